@@ -1,0 +1,80 @@
+"""Courier plugin discovery through the ``gancang.couriers`` entry-point group.
+
+Failures are loud on purpose: a courier that silently fails to load surfaces later as orders nobody can
+dispatch, so a broken entry point, a wrong object behind it, or a name clash raises here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from couriers.base import CourierAdapter, CourierPlugin
+
+ENTRY_POINT_GROUP = "gancang.couriers"
+
+
+class PluginLoadError(RuntimeError):
+    """An installed courier entry point cannot be used."""
+
+
+def _discover() -> dict[str, CourierPlugin]:
+    plugins: dict[str, CourierPlugin] = {}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            raise PluginLoadError(
+                f"courier entry point {entry_point.name!r} ({entry_point.value}) failed to load: {exc}"
+            ) from exc
+        if not isinstance(plugin, CourierPlugin):
+            raise PluginLoadError(
+                f"courier entry point {entry_point.name!r} ({entry_point.value}) is a "
+                f"{type(plugin).__name__}, not a CourierPlugin"
+            )
+        if plugin.name != entry_point.name:
+            raise PluginLoadError(
+                f"courier entry point {entry_point.name!r} exposes a plugin named {plugin.name!r}"
+            )
+        if plugin.name in plugins:
+            raise PluginLoadError(f"two installed packages register courier {plugin.name!r}")
+        plugins[plugin.name] = plugin
+    return plugins
+
+
+def all_plugins() -> list[CourierPlugin]:
+    """Every installed courier, sorted by name so listings and startup checks are stable."""
+    return [plugin for _, plugin in sorted(_discover().items())]
+
+
+def get_plugin(name: str) -> CourierPlugin:
+    plugins = _discover()
+    try:
+        return plugins[name]
+    except KeyError:
+        known = ", ".join(sorted(plugins)) or "none installed"
+        raise LookupError(f"unknown courier {name!r}; known couriers: {known}") from None
+
+
+def build_adapter(
+    name: str, settings: Mapping[str, Any], transport: httpx.BaseTransport | None = None
+) -> CourierAdapter:
+    """Validate raw settings with the courier's own model and build its adapter.
+
+    The error lists field names and reasons only: pydantic's default message echoes input values, which
+    would put pass keys and tokens into logs.
+    """
+    plugin = get_plugin(name)
+    try:
+        validated = plugin.settings_model.model_validate(dict(settings))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(settings)'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise ValueError(f"invalid settings for courier {name!r}: {problems}") from None
+    return plugin.build(validated, transport)

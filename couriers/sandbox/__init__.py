@@ -1,0 +1,16 @@
+"""A runnable GoSend simulator for demos and end-to-end tests (``python -m couriers.sandbox --help``)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from couriers.sandbox.app import create_app
+from couriers.sandbox.config import SCENARIOS, SandboxConfig, ScenarioName
+
+
+def serve(host: str, port: int, config: SandboxConfig) -> None:
+    """Run the sandbox in the foreground until interrupted."""
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+
+
+__all__ = ["SCENARIOS", "SandboxConfig", "ScenarioName", "create_app", "serve"]

@@ -1,0 +1,1 @@
+"""Gancang: medicine-delivery dispatch for Indonesian public hospitals."""

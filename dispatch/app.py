@@ -1,0 +1,80 @@
+"""Builds the FastAPI application: routers, error forms, health, metrics, and the start-up checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch.auth.api import router as auth_router
+from dispatch.console.api import router as console_router
+from dispatch.core.celery_app import celery_app
+from dispatch.core.db import SessionDep, new_session
+from dispatch.core.logging import configure_logging
+from dispatch.core.metrics import DatabaseCollector
+from dispatch.core.problems import (
+    Problem,
+    handle_http_exception,
+    handle_problem,
+    handle_validation_error,
+    problem_response,
+)
+from dispatch.hospitals.service import validate_enabled_courier_accounts
+from dispatch.intake.api import router as intake_router
+from dispatch.orders.api import router as orders_router
+from dispatch.tracking.api import router as tracking_router
+from dispatch.webhooks.api import router as webhooks_router
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    configure_logging()
+    with new_session() as session:
+        validate_enabled_courier_accounts(session)
+    yield
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Gancang",
+        summary="Medicine-delivery dispatch for Indonesian public hospitals",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(Problem, handle_problem)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for router in (intake_router, auth_router, orders_router, webhooks_router, tracking_router, console_router):
+        app.include_router(router)
+
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(DatabaseCollector())
+
+    @app.get("/healthz", tags=["ops"], operation_id="ops-healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], operation_id="ops-readyz", response_model=None)
+    def readyz(session: SessionDep) -> JSONResponse | dict[str, str]:
+        try:
+            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        except Exception as exc:
+            return problem_response(503, "Database unreachable", str(exc)[:200])
+        try:
+            with celery_app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            return problem_response(503, "Broker unreachable", str(exc)[:200])
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["ops"], operation_id="ops-metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,1 @@
+"""Staff users, their sessions and roles."""

@@ -1,0 +1,79 @@
+"""Staff login for the JSON API (bearer token) and the console (HttpOnly cookie)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from dispatch.auth import service
+from dispatch.auth.models import Role, StaffUser, StaffUserPublic
+from dispatch.core.db import SessionDep
+from dispatch.core.problems import Problem
+from dispatch.core.http import bearer_token
+
+SESSION_COOKIE = "gancang_session"
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    username: str
+    password: str
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    user: StaffUserPublic
+
+
+def staff_token(request: Request) -> str | None:
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+
+
+def optional_staff(request: Request, session: SessionDep) -> StaffUser | None:
+    token = staff_token(request)
+    return service.user_for_token(session, token) if token else None
+
+
+def current_staff(user: Annotated[StaffUser | None, Depends(optional_staff)]) -> StaffUser:
+    if user is None:
+        raise Problem(401, "Not authenticated", "Log in first.")
+    return user
+
+
+CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+
+def role_checker(*roles: Role) -> Callable[[StaffUser], StaffUser]:
+    def check(user: CurrentStaff) -> StaffUser:
+        if not service.may(user, *roles):
+            raise Problem(403, "Forbidden", f"This action needs the role {' or '.join(roles)}.")
+        return user
+
+    return check
+
+
+Pharmacist = Annotated[StaffUser, Depends(role_checker(Role.PHARMACIST))]
+
+
+@router.post("/login", operation_id="auth-login")
+def login(body: LoginRequest, session: SessionDep) -> LoginResponse:
+    try:
+        user, token = service.login(session, body.username, body.password)
+    except service.LoginRefused:
+        session.commit()  # keep the failed-login count
+        raise Problem(401, "Login failed", "Wrong username or password, or the account is locked.") from None
+    session.commit()
+    return LoginResponse(access_token=token, user=StaffUserPublic.model_validate(user))
+
+
+@router.post("/logout", operation_id="auth-logout", status_code=204)
+def logout(request: Request, session: SessionDep) -> None:
+    token = staff_token(request)
+    if token:
+        service.logout(session, token)
+        session.commit()

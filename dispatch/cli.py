@@ -1,0 +1,199 @@
+"""The `gancang` command: administration, the service processes, the courier sandbox and the demo."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dispatch.auth.models import Role, StaffUserCreate
+from dispatch.core.db import new_session
+from dispatch.core.settings import settings
+
+app = typer.Typer(help="Gancang: medicine delivery for Indonesian public hospitals.", no_args_is_help=True)
+hospitals_app = typer.Typer(help="Hospitals (tenants).", no_args_is_help=True)
+apikeys_app = typer.Typer(help="Per-hospital API keys for hospital systems.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
+couriers_app = typer.Typer(help="Courier accounts per hospital.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+for sub, name in (
+    (hospitals_app, "hospitals"),
+    (apikeys_app, "apikeys"),
+    (users_app, "users"),
+    (couriers_app, "couriers"),
+    (db_app, "db"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console()
+
+
+def _hospital_or_exit(code: str):  # type: ignore[no-untyped-def]
+    from dispatch.hospitals.repository import get_by_code
+
+    with new_session() as session:
+        hospital = get_by_code(session, code)
+    if hospital is None:
+        console.print(f"[red]No hospital with code {code}[/red]")
+        raise typer.Exit(1)
+    return hospital
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (SQLite file by default, or DATABASE_URL)."""
+    from dispatch.core.migrate import upgrade_database
+
+    upgrade_database(revision)
+    console.print("Database is at the latest schema.")
+
+
+@hospitals_app.command("create")
+def hospitals_create(
+    code: Annotated[str, typer.Option(help="Short code, e.g. RSUDBLB")],
+    name: Annotated[str, typer.Option()],
+    lat: Annotated[float, typer.Option(help="Pharmacy pick-up point latitude")],
+    lon: Annotated[float, typer.Option(help="Pharmacy pick-up point longitude")],
+    address: str = "",
+    phone: str = "",
+    kabupaten: Annotated[str, typer.Option(help="Service area kabupaten code, e.g. 35.10")] = "",
+) -> None:
+    from dispatch.hospitals.models import HospitalCreate
+    from dispatch.hospitals.service import HospitalExists, create_hospital
+
+    data = HospitalCreate(
+        code=code, name=name, lat=lat, lon=lon, address=address, phone=phone, kabupaten_code=kabupaten
+    )
+    with new_session() as session:
+        try:
+            hospital = create_hospital(session, data)
+        except HospitalExists as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        console.print(f"Hospital {hospital.code} created (id {hospital.id}).")
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    hospital: Annotated[str, typer.Option(help="Hospital code")], name: str = "simrs"
+) -> None:
+    """Prints the key once; only its hash is stored."""
+    from dispatch.hospitals.service import create_api_key
+
+    record = _hospital_or_exit(hospital)
+    with new_session() as session:
+        _key, plaintext = create_api_key(session, record, name)
+        session.commit()
+    console.print(plaintext, soft_wrap=True, highlight=False)
+
+
+@users_app.command("create")
+def users_create(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    username: Annotated[str, typer.Option()],
+    role: Annotated[Role, typer.Option()],
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    from dispatch.auth.service import UserExists, create_user
+
+    record = _hospital_or_exit(hospital)
+    data = StaffUserCreate(username=username, full_name=full_name or username, role=role, password=password)
+    with new_session() as session:
+        try:
+            user = create_user(session, record, data)
+        except UserExists as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        console.print(f"User {user.username} ({user.role.value}) created for {hospital}.")
+
+
+@couriers_app.command("add")
+def couriers_add(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    courier: Annotated[str, typer.Option(help="Courier plugin name, e.g. gosend")],
+    settings_json: Annotated[str, typer.Option("--settings", help="JSON settings for the courier plugin")],
+    priority: int = 100,
+) -> None:
+    from dispatch.hospitals.service import add_courier_account
+
+    record = _hospital_or_exit(hospital)
+    with new_session() as session:
+        account = add_courier_account(session, record, courier, json.loads(settings_json), priority=priority)
+        session.commit()
+        console.print(f"Courier account {account.id} ({courier}) added to {hospital}.")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API (uvicorn)."""
+    import uvicorn
+
+    uvicorn.run("dispatch.main:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command()
+def worker(concurrency: int = 2, beat: Annotated[bool, typer.Option(help="Embed the beat scheduler")] = False) -> None:
+    """Run a Celery worker (add --beat on exactly one worker when there is no separate beat)."""
+    from dispatch.core.celery_app import celery_app
+
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
+    if beat:
+        argv.append("--beat")
+    celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat_command() -> None:
+    """Run the single Celery beat scheduler (the outbox relay tick)."""
+    from dispatch.core.celery_app import celery_app
+
+    celery_app.start(["beat", "--loglevel=INFO"])
+
+
+@app.command()
+def sandbox(
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    webhook_url: Annotated[str, typer.Option(help="Where to send GoSend status webhooks")] = (
+        "http://127.0.0.1:8000/webhooks/couriers/gosend"
+    ),
+    webhook_token: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_WEBHOOK_TOKEN")] = "sandbox-webhook-token",
+    client_id: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_CLIENT_ID")] = "sandbox-client",
+    pass_key: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_PASS_KEY")] = "sandbox-pass-key",
+    step_delay: float = 2.0,
+    scenario: str = "happy",
+) -> None:
+    """Run the courier sandbox: a GoSend-compatible API that sends status webhooks back."""
+    from couriers.sandbox import SandboxConfig, serve as serve_sandbox
+
+    config = SandboxConfig(
+        client_id=client_id,
+        pass_key=pass_key,
+        webhook_url=webhook_url,
+        webhook_token=webhook_token,
+        step_delay_seconds=step_delay,
+        default_scenario=scenario,
+    )
+    serve_sandbox(host, port, config)
+
+
+@app.command()
+def demo(
+    until_done: Annotated[bool, typer.Option("--until-done", help="Exit once every order has ended")] = False,
+    port: int = 8000,
+    sandbox_port: int = 8100,
+) -> None:
+    """Run the whole loop on the embedded defaults: API, worker, courier sandbox, five prescriptions."""
+    from dispatch.demo import run_demo
+
+    raise typer.Exit(run_demo(until_done=until_done, port=port, sandbox_port=sandbox_port))
+
+
+@app.callback()
+def main() -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""The pharmacy staff console: server-rendered pages under /console."""

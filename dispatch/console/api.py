@@ -1,0 +1,114 @@
+"""Console pages: log in, see orders, release them. Forms carry a CSRF token bound to the session."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dispatch.auth import service as auth_service
+from dispatch.auth.api import SESSION_COOKIE, optional_staff
+from dispatch.auth.models import Role, StaffUser
+from dispatch.core.db import SessionDep
+from dispatch.core.settings import settings
+from dispatch.orders import repository as orders_repository
+from dispatch.orders import service as orders_service
+from dispatch.orders.api import order_public
+from dispatch.orders.state_machine import OrderStatus, TransitionRefused
+from dispatch.web.templating import templates
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+
+OptionalStaff = Annotated[StaffUser | None, Depends(optional_staff)]
+
+
+def csrf_token(request: Request) -> str:
+    session_token = request.cookies.get(SESSION_COOKIE, "")
+    return hmac.new(settings.secret_key.encode(), f"csrf:{session_token}".encode(), hashlib.sha256).hexdigest()
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, error: str = "") -> HTMLResponse:
+    return templates.TemplateResponse(request, "login.html", {"error": error})
+
+
+@router.post("/login")
+def login(
+    request: Request, session: SessionDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
+) -> Response:
+    try:
+        _user, token = auth_service.login(session, username, password)
+    except auth_service.LoginRefused:
+        session.commit()
+        return templates.TemplateResponse(request, "login.html", {"error": "failed"}, status_code=401)
+    session.commit()
+    response = RedirectResponse("/console", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.env == "production",
+        max_age=settings.staff_session_hours * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()]) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and hmac.compare_digest(csrf, csrf_token(request)):
+        auth_service.logout(session, token)
+        session.commit()
+    response = _to_login()
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def orders_page(request: Request, session: SessionDep, user: OptionalStaff, status: str = "") -> Response:
+    if user is None:
+        return _to_login()
+    status_filter = OrderStatus(status) if status in OrderStatus.__members__.values() else None
+    orders, count = orders_repository.list_orders(
+        session, user.hospital_id, status=status_filter, limit=200, offset=0
+    )
+    context = {
+        "user": user,
+        "orders": [order_public(session, o) for o in orders],
+        "count": count,
+        "status": status_filter,
+        "statuses": list(OrderStatus),
+        "csrf": csrf_token(request),
+        "can_release": auth_service.may(user, Role.PHARMACIST),
+        "flash": request.query_params.get("flash", ""),
+    }
+    return templates.TemplateResponse(request, "orders.html", context)
+
+
+@router.post("/orders/{order_id}/release")
+def release(
+    order_id: int, request: Request, session: SessionDep, user: OptionalStaff, csrf: Annotated[str, Form()]
+) -> Response:
+    if user is None:
+        return _to_login()
+    if not hmac.compare_digest(csrf, csrf_token(request)):
+        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
+    if not auth_service.may(user, Role.PHARMACIST):
+        return Response("Hanya apoteker yang dapat merilis / only pharmacists may release", status_code=403)
+    order = orders_repository.get_order(session, user.hospital_id, order_id)
+    if order is None:
+        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    try:
+        orders_service.release(session, order, user)
+    except TransitionRefused:
+        return RedirectResponse("/console?flash=refused", status_code=303)
+    session.commit()
+    return RedirectResponse("/console?flash=released", status_code=303)

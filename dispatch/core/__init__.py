@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, database, Celery, logging, security helpers."""

@@ -1,0 +1,1 @@
+"""Dispatching: geocode, choose a courier, book, fall back, apply courier events."""

@@ -1,0 +1,197 @@
+"""Dispatch logic: where the patient lives, which courier to ask, and what a courier's report means.
+
+Never commits; the Celery tasks around it own the transactions and the courier I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlmodel import Session
+
+from couriers.base import CourierEvent, CourierStatus, DeliveryRequest, Place
+from dispatch.core.clock import utcnow
+from dispatch.dispatching import repository
+from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
+from dispatch.geocoding.geocoder import GazetteerGeocoder
+from dispatch.hospitals import repository as hospitals_repository
+from dispatch.hospitals.models import CourierAccount, Hospital
+from dispatch.orders import repository as orders_repository
+from dispatch.orders import service as orders_service
+from dispatch.orders.models import Order, Patient
+from dispatch.orders.state_machine import OrderStatus, can_transition
+from dispatch.outbox.service import enqueue
+
+S = OrderStatus
+
+# Below this the pin is a guess: a person (staff or the patient) must place it.
+MIN_GEOCODE_CONFIDENCE = 0.5
+
+# Item text shown to couriers: medicine travels sealed and unnamed.
+PARCEL_DESCRIPTION = "Paket obat tertutup dari instalasi farmasi"
+
+COURIER_STATUS_TO_ORDER: dict[CourierStatus, OrderStatus] = {
+    CourierStatus.DRIVER_ASSIGNED: S.COURIER_ASSIGNED,
+    CourierStatus.EN_ROUTE_PICKUP: S.COURIER_ASSIGNED,
+    CourierStatus.PICKED_UP: S.PICKED_UP,
+    CourierStatus.EN_ROUTE_DROPOFF: S.PICKED_UP,
+    CourierStatus.ON_HOLD: S.PICKED_UP,
+    CourierStatus.DELIVERED: S.DELIVERED,
+    CourierStatus.RETURNING: S.DELIVERY_FAILED,
+    CourierStatus.FAILED: S.DELIVERY_FAILED,
+    CourierStatus.RETURNED: S.RETURNED,
+}
+
+# The courier gave the job back before pick-up: another courier may still take it.
+GIVE_BACK = {CourierStatus.NO_DRIVER: AttemptStatus.NO_DRIVER, CourierStatus.CANCELLED: AttemptStatus.CANCELLED}
+
+ATTEMPT_OUTCOME = {
+    CourierStatus.DELIVERED: AttemptStatus.DELIVERED,
+    CourierStatus.RETURNING: AttemptStatus.FAILED,
+    CourierStatus.FAILED: AttemptStatus.FAILED,
+    CourierStatus.RETURNED: AttemptStatus.FAILED,
+}
+
+
+@lru_cache(maxsize=1)
+def geocoder() -> GazetteerGeocoder:
+    return GazetteerGeocoder()
+
+
+def locate(session: Session, order: Order, hospital: Hospital) -> bool:
+    """Sets the destination; returns False when we are not sure enough to send a driver there."""
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    if patient.confirmed_lat is not None and patient.confirmed_lon is not None:
+        order.dest_lat, order.dest_lon = patient.confirmed_lat, patient.confirmed_lon
+        order.geocode_level, order.geocode_confidence = "confirmed", 1.0
+        return True
+    query = {"code": patient.village_code or patient.district_code or "", "text": patient.address_text}
+    location = geocoder().geocode(query, scope=hospital.kabupaten_code or None)
+    if location is None:
+        return False
+    raw = location.raw
+    order.dest_lat, order.dest_lon = location.latitude, location.longitude
+    order.geocode_level = raw["level"]
+    order.geocode_code = raw["code"]
+    order.geocode_confidence = raw["confidence"]
+    order.kecamatan_code = raw.get("kecamatan_code")
+    order.kecamatan_name = raw.get("kecamatan_name")
+    return float(raw["confidence"]) >= MIN_GEOCODE_CONFIDENCE
+
+
+def next_courier_account(session: Session, order: Order) -> CourierAccount | None:
+    """The hospital's preference order, skipping accounts this order has already tried."""
+    assert order.id is not None
+    tried = {attempt.account_id for attempt in repository.attempts_for(session, order.id)}
+    for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id):
+        if account.id not in tried:
+            return account
+    return None
+
+
+def start_attempt(session: Session, order: Order, account: CourierAccount) -> BookingAttempt:
+    assert order.id is not None and account.id is not None
+    number = len(repository.attempts_for(session, order.id)) + 1
+    attempt = BookingAttempt(
+        order_id=order.id,
+        hospital_id=order.hospital_id,
+        courier=account.courier,
+        account_id=account.id,
+        reference=f"GCG{order.id}A{number}-{secrets.token_hex(3)}",
+    )
+    session.add(attempt)
+    session.flush()
+    order.current_attempt_id = attempt.id
+    orders_service.transition(
+        session, order, S.BOOKING, detail=f"Booking {account.courier} (attempt {number})", data={"attempt_id": attempt.id}
+    )
+    return attempt
+
+
+def delivery_request(session: Session, order: Order, attempt: BookingAttempt) -> DeliveryRequest:
+    hospital = session.get(Hospital, order.hospital_id)
+    patient = session.get(Patient, order.patient_id)
+    assert hospital is not None and patient is not None
+    assert order.dest_lat is not None and order.dest_lon is not None
+    rt_rw = f"RT {patient.rt} RW {patient.rw}" if patient.rt and patient.rw else ""
+    address = ", ".join(part for part in (patient.address_text, rt_rw) if part)
+    return DeliveryRequest(
+        reference=attempt.reference,
+        origin=Place(
+            name=hospital.name,
+            phone=hospital.phone,
+            address=hospital.address,
+            lat=hospital.lat,
+            lon=hospital.lon,
+            note="Ambil di loket farmasi rawat jalan",
+            contact_name="Instalasi Farmasi",
+        ),
+        destination=Place(
+            name=patient.name,
+            phone=patient.phone_e164 or "",
+            address=address,
+            lat=order.dest_lat,
+            lon=order.dest_lon,
+            note=f"Desa/Kel. kode {order.geocode_code or '-'}; hubungi pasien sebelum tiba",
+            contact_name=patient.name,
+        ),
+        item_description=PARCEL_DESCRIPTION,
+    )
+
+
+def fall_back(session: Session, order: Order, reason: str) -> None:
+    """Ask the next courier, or hand the order to a human when every courier has said no."""
+    if not can_transition(order.status, S.READY):
+        return
+    orders_service.transition(session, order, S.READY, detail=reason)
+    if next_courier_account(session, order) is None:
+        orders_service.transition(session, order, S.NO_COURIER, detail="Every enabled courier has been tried")
+        return
+    enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    applied: bool
+    reason: str
+
+
+def apply_courier_event(session: Session, attempt: BookingAttempt, event: CourierEvent) -> EventOutcome:
+    """Apply one courier report in event-time order; duplicates and stale reports change nothing."""
+    order = orders_repository.get_order_for_update(session, attempt.order_id)
+    assert order is not None
+    summary = f"{attempt.courier}: {event.provider_status}"
+    if attempt.last_event_at is not None and event.occurred_at <= attempt.last_event_at:
+        orders_service.add_event(session, order, "courier", f"{summary} (stale, ignored)", data={"event_id": event.event_id})
+        return EventOutcome(False, "stale")
+    if event.status == CourierStatus.UNKNOWN:
+        orders_service.add_event(
+            session, order, "alert", f"{summary}: unknown courier status; order unchanged", data=dict(event.raw)
+        )
+        return EventOutcome(False, "unknown status")
+    attempt.last_event_at = event.occurred_at
+    attempt.provider_status = event.provider_status
+    attempt.updated_at = utcnow()
+    for field in ("driver_name", "driver_phone", "vehicle_plate", "tracking_url", "price_idr"):
+        value = getattr(event, field)
+        if value:
+            setattr(attempt, field, value)
+    if event.status in ATTEMPT_OUTCOME:
+        attempt.status = ATTEMPT_OUTCOME[event.status]
+    is_current = order.current_attempt_id == attempt.id
+    if event.status in GIVE_BACK:
+        if attempt.status in ACTIVE_ATTEMPT:
+            attempt.status = GIVE_BACK[event.status]
+        orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
+        if is_current:
+            fall_back(session, order, f"{attempt.courier} gave the job back ({event.provider_status})")
+        return EventOutcome(is_current, "given back")
+    target = COURIER_STATUS_TO_ORDER.get(event.status)
+    if not is_current or target is None or target == order.status or not can_transition(order.status, target):
+        orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
+        return EventOutcome(False, "no state change")
+    orders_service.transition(session, order, target, detail=summary, actor=attempt.courier, data={"event_id": event.event_id})
+    return EventOutcome(True, "applied")

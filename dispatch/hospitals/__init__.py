@@ -1,0 +1,1 @@
+"""Hospitals, their API keys and the courier accounts they enable."""

@@ -1,0 +1,67 @@
+"""Every other row belongs to a hospital: this is the tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dispatch.core.clock import utcnow
+from dispatch.core.db import UTCDateTime
+
+
+class HospitalBase(SQLModel):
+    code: str = Field(index=True, unique=True, max_length=32)
+    name: str = Field(max_length=200)
+    address: str = Field(default="", max_length=500)
+    phone: str = Field(default="", max_length=32)
+    lat: float
+    lon: float
+    kabupaten_code: str = Field(default="", max_length=16, description="Service area, e.g. 35.10")
+
+
+class Hospital(HospitalBase, table=True):
+    __tablename__ = "hospitals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class HospitalCreate(HospitalBase):
+    pass
+
+
+class HospitalPublic(HospitalBase):
+    id: int
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the hash is kept: the key is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CourierAccount(SQLModel, table=True):
+    """A hospital's account with one courier; ``settings`` is validated by that courier's plugin."""
+
+    __tablename__ = "courier_accounts"
+    __table_args__ = (UniqueConstraint("hospital_id", "courier", "label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
+    courier: str = Field(max_length=32, index=True)
+    label: str = Field(default="default", max_length=64)
+    priority: int = Field(default=100, description="Lower is tried first")
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

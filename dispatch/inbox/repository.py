@@ -1,0 +1,45 @@
+"""All SQL for the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlmodel import Session
+
+from dispatch.inbox.models import InboxMessage, InboxStatus
+
+# Credentials are checked on arrival and never archived.
+_SECRET_HEADER_WORDS = ("auth", "token", "key", "secret", "pass", "cookie")
+
+
+def archivable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if not any(word in name.lower() for word in _SECRET_HEADER_WORDS)
+    }
+
+
+def archive(
+    session: Session,
+    *,
+    source: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    hospital_id: int | None = None,
+) -> InboxMessage:
+    message = InboxMessage(
+        source=source,
+        hospital_id=hospital_id,
+        content_type=headers.get("content-type", "")[:100],
+        headers=archivable_headers(headers),
+        body=body.decode("utf-8", errors="replace"),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark(session: Session, message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:
+    message.status = status
+    message.error = error[:2000] if error else None

@@ -1,0 +1,1 @@
+"""Intake: hospital systems hand over prescriptions (FHIR R4 first)."""

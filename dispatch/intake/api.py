@@ -1,0 +1,61 @@
+"""FHIR R4 intake: POST /fhir/r4/Bundle and /fhir/r4/MedicationRequest, answered in OperationOutcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from dispatch.core.http import bearer_token
+from dispatch.intake import service
+from hospital_adapter.canonical import PrescriptionIn, SourceInputError
+from hospital_adapter.fhir.parser import parse_medication_request
+from hospital_adapter.operation_outcome import informational_outcome, operation_outcome
+from hospital_adapter.registry import get_source
+
+FHIR_JSON = "application/fhir+json"
+
+router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
+
+
+def _fhir_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn]]) -> JSONResponse:
+    body = await request.body()
+    try:
+        outcomes = await run_in_threadpool(
+            service.intake, "fhir", parse, body, dict(request.headers), bearer_token(request)
+        )
+    except service.IntakeAuthError as exc:
+        outcome = operation_outcome([("login", str(exc), None)])
+        return _fhir_response(401, outcome, {"WWW-Authenticate": "Bearer"})
+    except SourceInputError as exc:
+        return _fhir_response(exc.http_status, operation_outcome(exc.issues))
+    lines = [
+        f"Prescription {o.prescription_id}: order {o.order_id} {'created' if o.created else 'already received'}"
+        for o in outcomes
+    ]
+    status = 201 if any(o.created for o in outcomes) else 200
+    return _fhir_response(status, informational_outcome("; ".join(lines)))
+
+
+OUTCOME_RESPONSES: dict[int | str, dict[str, object]] = {
+    201: {"description": "Created: an informational OperationOutcome naming the orders"},
+    400: {"description": "Malformed JSON or not a FHIR resource (OperationOutcome)"},
+    401: {"description": "Missing or wrong API key (OperationOutcome)"},
+    422: {"description": "Valid JSON that cannot be taken (OperationOutcome)"},
+}
+
+
+@router.post("/Bundle", operation_id="fhir-post-bundle", responses=OUTCOME_RESPONSES)
+async def post_bundle(request: Request) -> JSONResponse:
+    return await _intake(request, get_source("fhir").parse)
+
+
+@router.post("/MedicationRequest", operation_id="fhir-post-medication-request", responses=OUTCOME_RESPONSES)
+async def post_medication_request(request: Request) -> JSONResponse:
+    return await _intake(request, parse_medication_request)

@@ -1,0 +1,27 @@
+"""Imports every table so that SQLModel.metadata is complete for Alembic and for tests."""
+
+from dispatch.auth.models import StaffSession, StaffUser
+from dispatch.dispatching.models import BookingAttempt
+from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital
+from dispatch.inbox.models import InboxMessage
+from dispatch.notify.models import SmsMessage, TrackingToken
+from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
+from dispatch.outbox.models import OutboxMessage
+
+__all__ = [
+    "ApiKey",
+    "BookingAttempt",
+    "CourierAccount",
+    "Hospital",
+    "InboxMessage",
+    "Order",
+    "OrderEvent",
+    "OutboxMessage",
+    "Patient",
+    "Prescription",
+    "PrescriptionItem",
+    "SmsMessage",
+    "StaffSession",
+    "StaffUser",
+    "TrackingToken",
+]

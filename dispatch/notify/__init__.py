@@ -1,0 +1,1 @@
+"""Patient notifications: SMS text, phone numbers, gateways and tracking tokens."""

@@ -1,0 +1,1 @@
+"""Orders: one prescription on its way to one patient, and its timeline."""

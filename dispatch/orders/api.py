@@ -1,0 +1,110 @@
+"""Staff JSON API for orders: list, read with timeline, release, cancel. Scoped to the staff's hospital."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from dispatch.auth.api import CurrentStaff, Pharmacist
+from dispatch.auth.models import StaffUser
+from dispatch.core.db import SessionDep
+from dispatch.core.problems import Problem
+from dispatch.dispatching import repository as dispatching_repository
+from dispatch.notify.service import tracking_url
+from dispatch.orders import repository, service
+from dispatch.orders.models import (
+    BookingPublic,
+    Order,
+    OrderDetail,
+    OrderEventPublic,
+    OrderPublic,
+    OrdersPublic,
+    Patient,
+    Prescription,
+)
+from dispatch.orders.state_machine import OrderStatus, TransitionRefused
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(default="", max_length=300)
+
+
+def order_public(session: Session, order: Order) -> OrderPublic:
+    prescription = session.get(Prescription, order.prescription_id)
+    patient = session.get(Patient, order.patient_id)
+    assert prescription is not None and patient is not None and order.id is not None
+    attempts = dispatching_repository.attempts_for(session, order.id)
+    return OrderPublic(
+        id=order.id,
+        hospital_id=order.hospital_id,
+        status=order.status,
+        status_changed_at=order.status_changed_at,
+        prescription_number=prescription.prescription_number,
+        patient_name=patient.name,
+        kecamatan_name=order.kecamatan_name,
+        geocode_level=order.geocode_level,
+        courier=attempts[-1].courier if attempts else None,
+        created_at=order.created_at,
+    )
+
+
+def order_detail(session: Session, order: Order) -> OrderDetail:
+    assert order.id is not None
+    return OrderDetail(
+        **order_public(session, order).model_dump(),
+        tracking_url=tracking_url(session, order),
+        events=[OrderEventPublic.model_validate(e, from_attributes=True) for e in repository.events_for(session, order.id)],
+        bookings=[
+            BookingPublic.model_validate(a, from_attributes=True)
+            for a in dispatching_repository.attempts_for(session, order.id)
+        ],
+    )
+
+
+def load_order(session: Session, user: StaffUser, order_id: int) -> Order:
+    order = repository.get_order(session, user.hospital_id, order_id)
+    if order is None:
+        raise Problem(404, "Order not found")
+    return order
+
+
+@router.get("", operation_id="orders-list")
+def read_orders(
+    session: SessionDep,
+    user: CurrentStaff,
+    status: OrderStatus | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> OrdersPublic:
+    orders, count = repository.list_orders(session, user.hospital_id, status=status, limit=limit, offset=offset)
+    return OrdersPublic(data=[order_public(session, o) for o in orders], count=count)
+
+
+@router.get("/{order_id}", operation_id="orders-read")
+def read_order(order_id: int, session: SessionDep, user: CurrentStaff) -> OrderDetail:
+    return order_detail(session, load_order(session, user, order_id))
+
+
+@router.post("/{order_id}/release", operation_id="orders-release")
+def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> OrderDetail:
+    order = load_order(session, user, order_id)
+    try:
+        service.release(session, order, user)
+    except TransitionRefused as exc:
+        raise Problem(409, "Order cannot be released", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)
+
+
+@router.post("/{order_id}/cancel", operation_id="orders-cancel")
+def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
+    order = load_order(session, user, order_id)
+    try:
+        service.cancel(session, order, user, body.reason)
+    except TransitionRefused as exc:
+        raise Problem(409, "Order cannot be cancelled", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)

@@ -1,0 +1,67 @@
+"""All SQL for patients, prescriptions, orders and their events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from dispatch.core.db import is_postgres
+from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
+from dispatch.orders.state_machine import OrderStatus
+
+
+def get_patient(session: Session, hospital_id: int, source_id: str) -> Patient | None:
+    query = select(Patient).where(Patient.hospital_id == hospital_id, Patient.source_id == source_id)
+    return session.exec(query).first()
+
+
+def get_prescription(session: Session, hospital_id: int, number: str) -> Prescription | None:
+    query = select(Prescription).where(
+        Prescription.hospital_id == hospital_id, Prescription.prescription_number == number
+    )
+    return session.exec(query).first()
+
+
+def get_order_for_prescription(session: Session, prescription_id: int) -> Order | None:
+    return session.exec(select(Order).where(Order.prescription_id == prescription_id)).first()
+
+
+def get_order(session: Session, hospital_id: int, order_id: int) -> Order | None:
+    """Scoped by hospital: another hospital's order id reads as not found."""
+    query = select(Order).where(Order.id == order_id, Order.hospital_id == hospital_id)
+    return session.exec(query).first()
+
+
+def get_order_for_update(session: Session, order_id: int) -> Order | None:
+    query = select(Order).where(Order.id == order_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def list_orders(
+    session: Session, hospital_id: int, *, status: OrderStatus | None, limit: int, offset: int
+) -> tuple[Sequence[Order], int]:
+    query = select(Order).where(Order.hospital_id == hospital_id)
+    counter = select(func.count()).select_from(Order).where(Order.hospital_id == hospital_id)
+    if status is not None:
+        query = query.where(Order.status == status)
+        counter = counter.where(Order.status == status)
+    rows = session.exec(query.order_by(col(Order.id).desc()).limit(limit).offset(offset)).all()
+    return rows, session.exec(counter).one()
+
+
+def events_for(session: Session, order_id: int) -> Sequence[OrderEvent]:
+    query = select(OrderEvent).where(OrderEvent.order_id == order_id)
+    return session.exec(query.order_by(col(OrderEvent.at), col(OrderEvent.id))).all()
+
+
+def items_for(session: Session, prescription_id: int) -> Sequence[PrescriptionItem]:
+    return session.exec(select(PrescriptionItem).where(PrescriptionItem.prescription_id == prescription_id)).all()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.exec(select(Order.status, func.count()).group_by(Order.status)).all()
+    return {str(status): count for status, count in rows}

@@ -1,0 +1,54 @@
+"""All SQL for the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from dispatch.core.db import is_postgres
+from dispatch.outbox.models import OutboxMessage
+
+
+def add(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: int | None) -> OutboxMessage:
+    message = OutboxMessage(topic=topic, payload=payload, hospital_id=hospital_id)
+    session.add(message)
+    return message
+
+
+def claim_for_relay(session: Session, *, redeliver_before: datetime, limit: int) -> Sequence[OutboxMessage]:
+    """Unpublished rows, and published ones never processed (a broker may lose a message on restart).
+
+    SKIP LOCKED lets several relays run on PostgreSQL without blocking or double-publishing each other;
+    SQLite serialises writers anyway.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.processed_at).is_(None))
+        .where(
+            or_(
+                col(OutboxMessage.published_at).is_(None),
+                col(OutboxMessage.published_at) < redeliver_before,
+            )
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return session.exec(query).all()
+
+
+def get_for_update(session: Session, message_id: int) -> OutboxMessage | None:
+    query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def count_unfinished(session: Session) -> int:
+    query = select(OutboxMessage.id).where(col(OutboxMessage.processed_at).is_(None))
+    return len(session.exec(query).all())

@@ -1,0 +1,14 @@
+"""Writing side effects: callers add them inside their own transaction; the relay publishes after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from dispatch.outbox import repository
+from dispatch.outbox.models import OutboxMessage
+
+
+def enqueue(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> OutboxMessage:
+    return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)

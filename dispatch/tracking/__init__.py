@@ -1,0 +1,1 @@
+"""The patient's tracking page: small, server-rendered, private."""

@@ -1,0 +1,1 @@
+"""Shared server-rendered page helpers: labels and Jinja environment."""

@@ -1,0 +1,25 @@
+"""POST /webhooks/couriers/{courier}: the raw bytes are what gets authenticated and archived."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from dispatch.core.problems import problem_response
+from dispatch.webhooks import service
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post(
+    "/webhooks/couriers/{courier}",
+    operation_id="webhooks-receive-courier",
+    responses={400: {}, 401: {}, 404: {}},
+)
+async def receive_courier_webhook(courier: str, request: Request) -> JSONResponse:
+    body = await request.body()
+    result = await run_in_threadpool(service.receive, courier, dict(request.headers), body)
+    if result.status_code >= 400:
+        return problem_response(result.status_code, result.title, result.detail)
+    return JSONResponse({"message": "ok" if result.title == "Accepted" else result.title.lower()})

@@ -1,0 +1,1 @@
+"""Hospital adapter: turns what hospitals send into canonical prescriptions; knows nothing of couriers."""

@@ -1,0 +1,75 @@
+"""The canonical prescription every hospital source produces, whatever its wire format."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+PrescriptionStatus = Literal[
+    "active", "on-hold", "cancelled", "completed", "stopped", "entered-in-error", "draft", "unknown"
+]
+
+
+class AddressIn(BaseModel):
+    """An Indonesian home address; the region codes are Kemendagri codes without dots when known."""
+
+    text: str = ""
+    lines: list[str] = Field(default_factory=list)
+    rt: str | None = None
+    rw: str | None = None
+    village_code: str | None = None
+    district_code: str | None = None
+    city_code: str | None = None
+    province_code: str | None = None
+    village: str | None = None
+    district: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+
+
+class PatientIn(BaseModel):
+    """Minimum PII: who to hand the medicine to and how to reach them; no NIK, no diagnosis."""
+
+    source_id: str
+    name: str
+    phone: str
+    address: AddressIn
+
+
+class ItemIn(BaseModel):
+    code: str | None = None
+    code_system: str | None = None
+    display: str
+    quantity: float | None = None
+    unit: str | None = None
+    instructions: str | None = None
+
+
+class CoverageIn(BaseModel):
+    payer: str | None = None
+    plan: str | None = None
+    subscriber_id: str | None = None
+
+
+class PrescriptionIn(BaseModel):
+    """One prescription (one paper Rx): the unit the pharmacy releases and a courier carries."""
+
+    source: str
+    prescription_id: str = Field(min_length=1, max_length=128)
+    identifier_system: str | None = None
+    status: PrescriptionStatus = "active"
+    authored_on: datetime | None = None
+    patient: PatientIn
+    items: list[ItemIn] = Field(min_length=1)
+    coverage: list[CoverageIn] = Field(default_factory=list)
+
+
+class SourceInputError(ValueError):
+    """Input a hospital source cannot accept; ``issues`` are (code, diagnostics, location) triples."""
+
+    def __init__(self, issues: list[tuple[str, str, str | None]], *, http_status: int = 422):
+        super().__init__("; ".join(d for _, d, _ in issues))
+        self.issues = issues
+        self.http_status = http_status

@@ -1,0 +1,274 @@
+import inspect
+import itertools
+from typing import Any
+
+import pytest
+
+from dispatch.notify.gsm7 import gsm7_length, is_gsm7, sms_segments
+from dispatch.notify.templates import SMS_KINDS, SMS_LANGUAGES, render_sms
+
+TOKEN = "Xq3_vR9-kLm2Np7Ts0Ab"
+LINK = "https://gancang.rsudblambangan.id/t/" + TOKEN
+HOSPITAL = "RSUD Blambangan"
+ALL = list(itertools.product(SMS_KINDS, SMS_LANGUAGES))
+
+LONG_HOSPITAL = "Rumah Sakit Umum Daerah Prof. Dr. Margono Soekarjo Purwokerto Kabupaten Banyumas Jawa Tengah"
+LONG_COURIER = "Muhammad Rizky Ananda Pratama Wijayakusuma Nugroho Setiawan Putra"
+NASTY_NAMES = [
+    LONG_COURIER,
+    "🛵🛵🛵 Budi 🛵 Santoso 🚀✨",
+    "Dũng Nguyễn Thị Ánh Tuyết Çağrı Øyvind Łukasz",
+    "Budi\n\tSantoso\r\n",
+    "{Budi} [Santoso] ~€~ |\\^|",
+    "Zoë O’Brien “Kurir” — ΔΣ",
+    "中文名字",
+    "x" * 500,
+    "",
+]
+
+
+def render(kind: str, lang: str = "id", **overrides: Any) -> str:
+    arguments = {"hospital_name": HOSPITAL, "link": LINK} | overrides
+    return render_sms(kind, lang=lang, **arguments)
+
+
+def assert_one_gsm7_segment(text: str) -> None:
+    assert is_gsm7(text), text
+    assert gsm7_length(text) <= 160, (gsm7_length(text), text)
+    assert sms_segments(text) == 1
+
+
+def test_kinds_and_languages() -> None:
+    assert SMS_KINDS == (
+        "released",
+        "courier_assigned",
+        "picked_up",
+        "delivered",
+        "delivery_failed",
+        "no_courier",
+        "cancelled",
+        "needs_address",
+    )
+    assert SMS_LANGUAGES == ("id", "en")
+
+
+def test_default_language_is_indonesian() -> None:
+    assert render("released") == render("released", lang="id")
+    assert render("released") != render("released", lang="en")
+
+
+@pytest.mark.parametrize(("kind", "lang"), ALL)
+def test_every_message_is_one_gsm7_segment_with_the_full_link_and_hospital(kind: str, lang: str) -> None:
+    text = render(kind, lang, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
+    assert_one_gsm7_segment(text)
+    assert text.startswith(f"{HOSPITAL}: ")
+    assert text.endswith(LINK)
+    assert LINK in text
+
+
+@pytest.mark.parametrize(("kind", "lang"), ALL)
+def test_every_message_is_distinct_per_kind(kind: str, lang: str) -> None:
+    others = {render(other, lang) for other in SMS_KINDS if other != kind}
+    assert render(kind, lang) not in others
+
+
+@pytest.mark.parametrize(("kind", "lang"), ALL)
+def test_pathological_names_still_give_one_gsm7_segment_with_the_link(kind: str, lang: str) -> None:
+    hospitals = (HOSPITAL, LONG_HOSPITAL, NASTY_NAMES[1], NASTY_NAMES[2], "x" * 500, "")
+    plates = ("B 1234 XYZ", "b 1234 çé 🛵", "PLATE" * 20, None)
+    for courier, hospital, plate in itertools.product(NASTY_NAMES, hospitals, plates):
+        text = render(kind, lang, hospital_name=hospital, courier_name=courier, plate=plate, eta_minutes=999)
+        assert_one_gsm7_segment(text)
+        assert text.endswith(LINK), (courier, hospital, plate)
+
+
+@pytest.mark.parametrize("lang", SMS_LANGUAGES)
+def test_courier_assigned_names_courier_plate_and_eta(lang: str) -> None:
+    text = render("courier_assigned", lang, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
+    assert "Budi Santoso" in text
+    assert "(P 1234 XY)" in text
+    assert "25" in text
+    assert text.endswith(LINK)
+
+
+@pytest.mark.parametrize("lang", SMS_LANGUAGES)
+def test_courier_assigned_reads_naturally_without_optional_parts(lang: str) -> None:
+    text = render("courier_assigned", lang)
+    assert_one_gsm7_segment(text)
+    assert "()" not in text
+    assert "  " not in text
+    assert " ," not in text
+    assert "None" not in text
+
+
+def test_courier_assigned_wording() -> None:
+    assert render("courier_assigned", courier_name="Budi Santoso", plate="p 1234 xy", eta_minutes=25) == (
+        f"{HOSPITAL}: Kurir Budi Santoso (P 1234 XY) mengantar obat Anda, tiba 25 menit lagi. Pantau: {LINK}"
+    )
+    assert render("courier_assigned", "en", courier_name="Budi", plate="P 1234 XY", eta_minutes=7) == (
+        f"{HOSPITAL}: Courier Budi (P 1234 XY) is bringing your medicine, ETA 7 min. Track: {LINK}"
+    )
+
+
+def test_eta_of_zero_reads_as_one_minute() -> None:
+    assert "tiba 1 menit lagi" in render("courier_assigned", eta_minutes=0)
+
+
+def test_courier_details_are_ignored_by_other_kinds() -> None:
+    for kind in SMS_KINDS:
+        if kind == "courier_assigned":
+            continue
+        with_courier = render(kind, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
+        assert with_courier == render(kind)
+        assert "Budi" not in with_courier
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("released", "disiapkan"),
+        ("courier_assigned", "Kurir"),
+        ("picked_up", "perjalanan"),
+        ("delivered", "konfirmasi"),
+        ("delivery_failed", "gagal"),
+        ("no_courier", "belum tersedia"),
+        ("cancelled", "dibatalkan"),
+        ("needs_address", "lokasi"),
+    ],
+)
+def test_indonesian_wording_says_what_happened(kind: str, words: str) -> None:
+    assert words in render(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("released", "prepared"),
+        ("courier_assigned", "Courier"),
+        ("picked_up", "on its way"),
+        ("delivered", "confirm"),
+        ("delivery_failed", "pharmacy will contact you"),
+        ("no_courier", "No courier"),
+        ("cancelled", "contact the hospital pharmacy"),
+        ("needs_address", "share"),
+    ],
+)
+def test_english_wording_says_what_happened(kind: str, words: str) -> None:
+    assert words in render(kind, "en")
+
+
+def test_render_sms_has_no_parameter_for_clinical_or_address_data() -> None:
+    parameters = set(inspect.signature(render_sms).parameters)
+    assert parameters == {"kind", "lang", "hospital_name", "link", "courier_name", "plate", "eta_minutes"}
+
+
+def test_names_are_transliterated_to_gsm7() -> None:
+    # "è" has no GSM-7 capital, so the plate's "È" is transliterated after upper-casing.
+    text = render("courier_assigned", courier_name="Dũng Nguyễn 🛵", plate="b 12 è")
+    assert "Kurir Dung Nguyen (B 12 E) mengantar" in text
+
+
+def test_gsm7_letters_in_names_are_kept() -> None:
+    text = render("courier_assigned", hospital_name="RS Sætre", courier_name="José Muñoz")
+    assert text.startswith("RS Sætre: Kurir José Muñoz mengantar")
+
+
+def test_typographic_punctuation_becomes_ascii() -> None:
+    text = render("courier_assigned", courier_name="O’Brien “Bo” – Jr")
+    assert 'Kurir O\'Brien "Bo" - Jr mengantar' in text
+
+
+def test_whitespace_and_control_characters_in_names_collapse() -> None:
+    text = render(
+        "courier_assigned", hospital_name=" RSUD\n Blambangan\t", courier_name="Budi\r\n\x00Santoso"
+    )
+    assert text.startswith("RSUD Blambangan: Kurir Budi Santoso mengantar")
+
+
+def test_long_names_are_cut_with_an_ascii_ellipsis_before_anything_is_dropped() -> None:
+    text = render(
+        "courier_assigned", hospital_name=LONG_HOSPITAL, courier_name=LONG_COURIER, plate="B 1234 XYZ"
+    )
+    assert_one_gsm7_segment(text)
+    assert "…" not in text
+    hospital, rest = text.split(": ", 1)
+    assert hospital.endswith("..")
+    assert LONG_HOSPITAL.startswith(hospital.removesuffix(".."))
+    assert "Kurir Muhammad" in rest
+    assert ".. (B 1234 XYZ)" in rest
+
+
+def test_eta_goes_before_names_are_cut_further() -> None:
+    hospital = "RSUD Dr. Saiful Anwar Malang"
+    without_eta = render(
+        "courier_assigned", hospital_name=hospital, courier_name="Budi Santoso", plate="B 1234 XYZ"
+    )
+    # Even with the hospital name cut to its first floor (24), the ETA would not fit.
+    assert gsm7_length(without_eta) - len(hospital) + 24 + len(", tiba 5 menit lagi") > 160
+    text = render(
+        "courier_assigned",
+        hospital_name=hospital,
+        courier_name="Budi Santoso",
+        plate="B 1234 XYZ",
+        eta_minutes=5,
+    )
+    assert_one_gsm7_segment(text)
+    assert "menit" not in text
+    # Dropping the ETA freed room, so the hospital name is whole again rather than left cut.
+    assert text == without_eta
+    assert text.startswith(f"{hospital}: Kurir Budi Santoso (B 1234 XYZ)")
+
+
+def test_plate_outlives_the_courier_name() -> None:
+    link = "https://gancang.example.id/t/" + "a" * 80
+    text = render("courier_assigned", link=link, courier_name=LONG_COURIER, plate="B 1234 XYZ", eta_minutes=5)
+    assert_one_gsm7_segment(text)
+    assert "(B 1234 XYZ)" in text
+    assert "Muhammad" not in text
+
+
+def test_a_long_link_falls_back_to_the_short_wording() -> None:
+    link = "https://gancang.example.id/t/" + "a" * 90
+    text = render("delivery_failed", link=link)
+    assert text == f"{HOSPITAL}: Pengantaran gagal: {link}"
+
+
+def test_the_hospital_name_goes_only_when_the_short_wording_alone_does_not_fit() -> None:
+    link = "https://x.id/t/" + "a" * 120
+    assert render("delivery_failed", "en", link=link) == f"Delivery failed: {link}"
+
+
+def test_extension_characters_in_the_link_count_twice() -> None:
+    link = "https://x.id/~p/" + "a" * 110
+    text = render("delivered", link=link)
+    assert_one_gsm7_segment(text)
+    assert text.endswith(link)
+
+
+@pytest.mark.parametrize(("kind", "lang"), ALL)
+def test_a_link_that_leaves_no_room_is_an_error(kind: str, lang: str) -> None:
+    link = "https://x.id/t/" + "a" * 145
+    with pytest.raises(ValueError, match="no room"):
+        render(kind, lang, link=link)
+
+
+@pytest.mark.parametrize("link", ["", "https://x.id/t/é🛵", "https://x.id/t/a b", "https://x.id/t/ab\n"])
+def test_an_unusable_link_is_an_error(link: str) -> None:
+    with pytest.raises(ValueError, match="link"):
+        render("released", link=link)
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown SMS kind 'shipped'"):
+        render("shipped")
+
+
+@pytest.mark.parametrize("lang", ["jv", "ID", "id-ID", ""])
+def test_unknown_language_is_an_error(lang: str) -> None:
+    with pytest.raises(ValueError, match="unknown SMS language"):
+        render("released", lang)
+
+
+def test_negative_eta_is_an_error() -> None:
+    with pytest.raises(ValueError, match="eta_minutes"):
+        render("courier_assigned", eta_minutes=-1)
