@@ -50,7 +50,14 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
-    for router in (intake_router, auth_router, orders_router, webhooks_router, tracking_router, console_router):
+    for router in (
+        intake_router,
+        auth_router,
+        orders_router,
+        webhooks_router,
+        tracking_router,
+        console_router,
+    ):
         app.include_router(router)
 
     metrics_registry = CollectorRegistry()

@@ -56,8 +56,8 @@ def hospitals_create(
     name: Annotated[str, typer.Option()],
     lat: Annotated[float, typer.Option(help="Pharmacy pick-up point latitude")],
     lon: Annotated[float, typer.Option(help="Pharmacy pick-up point longitude")],
+    phone: Annotated[str, typer.Option(help="The pharmacy's phone, given to couriers")],
     address: str = "",
-    phone: str = "",
     kabupaten: Annotated[str, typer.Option(help="Service area kabupaten code, e.g. 35.10")] = "",
 ) -> None:
     from dispatch.hospitals.models import HospitalCreate
@@ -77,9 +77,7 @@ def hospitals_create(
 
 
 @apikeys_app.command("create")
-def apikeys_create(
-    hospital: Annotated[str, typer.Option(help="Hospital code")], name: str = "simrs"
-) -> None:
+def apikeys_create(hospital: Annotated[str, typer.Option(help="Hospital code")], name: str = "simrs") -> None:
     """Prints the key once; only its hash is stored."""
     from dispatch.hospitals.service import create_api_key
 
@@ -137,11 +135,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
 
 @app.command()
-def worker(concurrency: int = 2, beat: Annotated[bool, typer.Option(help="Embed the beat scheduler")] = False) -> None:
+def worker(
+    concurrency: int = 2, beat: Annotated[bool, typer.Option(help="Embed the beat scheduler")] = False
+) -> None:
     """Run a Celery worker (add --beat on exactly one worker when there is no separate beat)."""
     from dispatch.core.celery_app import celery_app
 
-    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if beat:
         argv.append("--beat")
     celery_app.worker_main(argv)
@@ -162,14 +168,17 @@ def sandbox(
     webhook_url: Annotated[str, typer.Option(help="Where to send GoSend status webhooks")] = (
         "http://127.0.0.1:8000/webhooks/couriers/gosend"
     ),
-    webhook_token: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_WEBHOOK_TOKEN")] = "sandbox-webhook-token",
+    webhook_token: Annotated[
+        str, typer.Option(envvar="GANCANG_SANDBOX_WEBHOOK_TOKEN")
+    ] = "sandbox-webhook-token",  # noqa: S107
     client_id: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_CLIENT_ID")] = "sandbox-client",
-    pass_key: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_PASS_KEY")] = "sandbox-pass-key",
+    pass_key: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_PASS_KEY")] = "sandbox-pass-key",  # noqa: S107
     step_delay: float = 2.0,
     scenario: str = "happy",
 ) -> None:
     """Run the courier sandbox: a GoSend-compatible API that sends status webhooks back."""
-    from couriers.sandbox import SandboxConfig, serve as serve_sandbox
+    from couriers.sandbox import SandboxConfig
+    from couriers.sandbox import serve as serve_sandbox
 
     config = SandboxConfig(
         client_id=client_id,

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +30,7 @@ from dispatch.core.db import new_session
 from dispatch.core.migrate import upgrade_database
 from dispatch.core.settings import settings
 from dispatch.demo_data import HOSPITAL, NO_DRIVER_PATIENT, PATIENTS, demo_bundle
-from dispatch.hospitals.models import CourierAccount, HospitalCreate
+from dispatch.hospitals.models import CourierAccount
 from dispatch.hospitals.repository import get_by_code
 from dispatch.hospitals.service import add_courier_account, create_api_key, create_hospital
 from dispatch.notify.models import SmsMessage
@@ -40,8 +39,14 @@ from dispatch.orders.state_machine import OrderStatus
 console = Console()
 
 # The demo is over for an order when it is delivered, or when a human has to decide (no courier left).
-SETTLED = {OrderStatus.DELIVERED, OrderStatus.NO_COURIER, OrderStatus.CANCELLED, OrderStatus.RETURNED,
-           OrderStatus.REJECTED, OrderStatus.NEEDS_ADDRESS}
+SETTLED = {
+    OrderStatus.DELIVERED,
+    OrderStatus.NO_COURIER,
+    OrderStatus.CANCELLED,
+    OrderStatus.RETURNED,
+    OrderStatus.REJECTED,
+    OrderStatus.NEEDS_ADDRESS,
+}
 DEMO_TIMEOUT_SECONDS = 240.0
 DEMO_PHARMACIST = "apoteker.demo"
 
@@ -57,14 +62,19 @@ def seed(sandbox_url: str, webhook_token: str) -> DemoCredentials:
     """Idempotent: reuses the hospital on a second run and points its GoSend account at this sandbox."""
     password = secrets.token_urlsafe(12)
     with new_session() as session:
-        hospital = get_by_code(session, HOSPITAL["code"]) or create_hospital(session, HospitalCreate(**HOSPITAL))
+        hospital = get_by_code(session, HOSPITAL.code) or create_hospital(session, HOSPITAL)
         _key, api_key = create_api_key(session, hospital, "demo-simrs")
         user = get_user_by_username(session, DEMO_PHARMACIST)
         if user is None:
             create_user(
                 session,
                 hospital,
-                StaffUserCreate(username=DEMO_PHARMACIST, full_name="Apoteker Demo", role=Role.PHARMACIST, password=password),
+                StaffUserCreate(
+                    username=DEMO_PHARMACIST,
+                    full_name="Apoteker Demo",
+                    role=Role.PHARMACIST,
+                    password=password,
+                ),
             )
         else:
             from dispatch.core.security import hash_password
@@ -77,7 +87,9 @@ def seed(sandbox_url: str, webhook_token: str) -> DemoCredentials:
             "webhook_token": webhook_token,
         }
         account = session.exec(
-            select(CourierAccount).where(CourierAccount.hospital_id == hospital.id, CourierAccount.courier == "gosend")
+            select(CourierAccount).where(
+                CourierAccount.hospital_id == hospital.id, CourierAccount.courier == "gosend"
+            )
         ).first()
         if account is None:
             add_courier_account(session, hospital, "gosend", gosend_settings, priority=10)
@@ -93,13 +105,25 @@ def running_stack(port: int, sandbox_port: int, webhook_token: str, step_delay: 
     """Starts the three processes, waits until they answer, and always stops them."""
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GANCANG_SECRET_KEY": settings.secret_key,
-           "GANCANG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "GANCANG_SECRET_KEY": settings.secret_key,
+        "GANCANG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     python = [sys.executable, "-m", "dispatch"]
     commands = {
-        "sandbox": [*python, "sandbox", "--port", str(sandbox_port), "--step-delay", str(step_delay),
-                    "--webhook-url", f"http://127.0.0.1:{port}/webhooks/couriers/gosend",
-                    "--webhook-token", webhook_token],
+        "sandbox": [
+            *python,
+            "sandbox",
+            "--port",
+            str(sandbox_port),
+            "--step-delay",
+            str(step_delay),
+            "--webhook-url",
+            f"http://127.0.0.1:{port}/webhooks/couriers/gosend",
+            "--webhook-token",
+            webhook_token,
+        ],
         "api": [*python, "serve", "--port", str(port)],
         "worker": [*python, "worker", "--beat", "--concurrency", "2"],
     }
@@ -127,7 +151,9 @@ def _wait_until_up(url: str, processes: dict[str, subprocess.Popen[bytes]], time
     while time.monotonic() < deadline:
         for name, process in processes.items():
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}; see {settings.data_dir / 'logs'}")
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {settings.data_dir / 'logs'}"
+                )
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -153,12 +179,16 @@ def post_prescriptions(api: httpx.Client, api_key: str, run_id: str) -> list[int
 
 def release_all(api: httpx.Client, token: str, order_ids: list[int]) -> None:
     for order_id in order_ids:
-        api.post(f"/api/v1/orders/{order_id}/release", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        api.post(
+            f"/api/v1/orders/{order_id}/release", headers={"Authorization": f"Bearer {token}"}
+        ).raise_for_status()
 
 
 def order_rows(api: httpx.Client, token: str, order_ids: list[int]) -> list[dict[str, Any]]:
     return [
-        api.get(f"/api/v1/orders/{order_id}", headers={"Authorization": f"Bearer {token}"}).raise_for_status().json()
+        api.get(f"/api/v1/orders/{order_id}", headers={"Authorization": f"Bearer {token}"})
+        .raise_for_status()
+        .json()
         for order_id in order_ids
     ]
 
@@ -179,8 +209,12 @@ def progress_table(orders: list[dict[str, Any]]) -> Table:
         table.add_column(column)
     for order in orders:
         table.add_row(
-            str(order["id"]), order["patient_name"], order["kecamatan_name"] or "-", order["courier"] or "-",
-            order["status"], _minutes(order),
+            str(order["id"]),
+            order["patient_name"],
+            order["kecamatan_name"] or "-",
+            order["courier"] or "-",
+            order["status"],
+            _minutes(order),
         )
     return table
 
@@ -196,15 +230,25 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     credentials = seed(sandbox_url, webhook_token)
     run_id = time.strftime("%H%M%S")
-    console.print(f"Database: {settings.sqlalchemy_url.split('@')[-1]}   Broker: {settings.redis_url or 'embedded (filesystem)'}")
+    console.print(
+        f"Database: {settings.sqlalchemy_url.split('@')[-1]}   Broker: {settings.redis_url or 'embedded (filesystem)'}"
+    )
     with running_stack(port, sandbox_port, webhook_token, step_delay):
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
         sandbox = httpx.Client(base_url=sandbox_url, timeout=5)
         phone = "62" + NO_DRIVER_PATIENT.phone.replace("-", "")[1:]
-        sandbox.post("/_sandbox/rules", json={"match_phone": phone, "scenario": "no_driver"}).raise_for_status()
+        sandbox.post(
+            "/_sandbox/rules", json={"match_phone": phone, "scenario": "no_driver"}
+        ).raise_for_status()
         order_ids = post_prescriptions(api, credentials.api_key, run_id)
-        token = api.post("/api/v1/auth/login", json={"username": credentials.username,
-                                                     "password": credentials.password}).raise_for_status().json()["access_token"]
+        token = (
+            api.post(
+                "/api/v1/auth/login",
+                json={"username": credentials.username, "password": credentials.password},
+            )
+            .raise_for_status()
+            .json()["access_token"]
+        )
         release_all(api, token, order_ids)
         deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
         with Live(console=console, refresh_per_second=2) as live:
@@ -229,11 +273,15 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
 def _report(orders: list[dict[str, Any]], port: int, credentials: DemoCredentials) -> None:
     console.print()
     for order in orders:
-        console.print(f"[bold]Order {order['id']}[/bold] {order['patient_name']}: {order['status']} — {_explain(order)}")
+        console.print(
+            f"[bold]Order {order['id']}[/bold] {order['patient_name']}: {order['status']} — {_explain(order)}"
+        )
         console.print(f"  tracking: {order['tracking_url']}")
     with new_session() as session:
         sms = session.exec(select(SmsMessage).where(SmsMessage.order_id.in_([o["id"] for o in orders]))).all()  # type: ignore[attr-defined]
     console.print(f"\n{len(sms)} SMS sent through the console gateway, for example:")
     for message in sms[:3]:
         console.print(f"  {message.to_phone[:-4]}****: {message.text}")
-    console.print(f"\nConsole: http://127.0.0.1:{port}/console  (user {credentials.username}, password {credentials.password})")
+    console.print(
+        f"\nConsole: http://127.0.0.1:{port}/console  (user {credentials.username}, password {credentials.password})"
+    )

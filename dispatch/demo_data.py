@@ -10,18 +10,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from dispatch.hospitals.models import HospitalCreate
+
 ORG_ID = "100026342"  # a stand-in SATUSEHAT organisation id for RSUD Blambangan in the demo
 ADMIN_CODE_URL = "https://fhir.kemkes.go.id/r4/StructureDefinition/administrativeCode"
 
-HOSPITAL = {
-    "code": "RSUDBLB",
-    "name": "RSUD Blambangan",
-    "address": "Jl. Letkol. Istiqlah No. 49, Singonegaran, Kec. Banyuwangi, Kab. Banyuwangi, Jawa Timur 68415",
+HOSPITAL = HospitalCreate(
+    code="RSUDBLB",
+    name="RSUD Blambangan",
+    address="Jl. Letkol. Istiqlah No. 49, Singonegaran, Kec. Banyuwangi, Kab. Banyuwangi, Jawa Timur 68415",
     # The kelurahan centroid from the bundled data; capture the real pharmacy door on site.
-    "lat": -8.209705,
-    "lon": 114.365270,
-    "kabupaten_code": "35.10",
-}
+    lat=-8.209705,
+    lon=114.365270,
+    kabupaten_code="35.10",
+    phone="0811-3000-4949",  # a placeholder for the demo: set the pharmacy's real number on site
+)
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,66 @@ class DemoPatient:
 
 
 PATIENTS = [
-    DemoPatient("RM-010231", "Siti Aminah", "0812-3456-0101", "Dsn. Krajan, Desa Kemiren, Kec. Glagah",
-                "3510152004", "02", "01", "Amlodipine 10 mg Tablet", None, 30),
-    DemoPatient("RM-010477", "Slamet Riyadi", "0813-3456-0202", "Dsn. Sumberejo, Desa Kedayunan, Kec. Kabat",
-                "3510142011", "03", "02", "Metformin 500 mg Tablet", None, 60),
-    DemoPatient("RM-011902", "Sumiati", "0852-3456-0303", "Dsn. Krajan, Desa Genteng Kulon, Kec. Genteng",
-                "3510092003", "01", "04", "Ferrous Fumarate 60 mg / Folic Acid 0,4 mg Tablet", "93006500", 90),
-    DemoPatient("RM-012345", "Hadi Susanto", "0857-3456-0404", "Dusun Krajan RT 01 RW 01, Ds. Wongsorejo, Kec. Wongsorejo",
-                None, "01", "01", "Captopril 25 mg Tablet", None, 30),
-    DemoPatient("RM-013579", "Sarinah", "0878-3456-0505", "Dsn. Tegalsari Krajan, Desa Tegalsari, Kec. Tegalsari",
-                "3510232001", "04", "02", "Glibenclamide 5 mg Tablet", None, 30),
+    DemoPatient(
+        "RM-010231",
+        "Siti Aminah",
+        "0812-3456-0101",
+        "Dsn. Krajan, Desa Kemiren, Kec. Glagah",
+        "3510152004",
+        "02",
+        "01",
+        "Amlodipine 10 mg Tablet",
+        None,
+        30,
+    ),
+    DemoPatient(
+        "RM-010477",
+        "Slamet Riyadi",
+        "0813-3456-0202",
+        "Dsn. Sumberejo, Desa Kedayunan, Kec. Kabat",
+        "3510142011",
+        "03",
+        "02",
+        "Metformin 500 mg Tablet",
+        None,
+        60,
+    ),
+    DemoPatient(
+        "RM-011902",
+        "Sumiati",
+        "0852-3456-0303",
+        "Dsn. Krajan, Desa Genteng Kulon, Kec. Genteng",
+        "3510092003",
+        "01",
+        "04",
+        "Ferrous Fumarate 60 mg / Folic Acid 0,4 mg Tablet",
+        "93006500",
+        90,
+    ),
+    DemoPatient(
+        "RM-012345",
+        "Hadi Susanto",
+        "0857-3456-0404",
+        "Dusun Krajan RT 01 RW 01, Ds. Wongsorejo, Kec. Wongsorejo",
+        None,
+        "01",
+        "01",
+        "Captopril 25 mg Tablet",
+        None,
+        30,
+    ),
+    DemoPatient(
+        "RM-013579",
+        "Sarinah",
+        "0878-3456-0505",
+        "Dsn. Tegalsari Krajan, Desa Tegalsari, Kec. Tegalsari",
+        "3510232001",
+        "04",
+        "02",
+        "Glibenclamide 5 mg Tablet",
+        None,
+        30,
+    ),
 ]
 
 NO_DRIVER_PATIENT = PATIENTS[4]
@@ -58,7 +111,10 @@ def demo_bundle(patient: DemoPatient, rx_number: str) -> dict[str, Any]:
     patient_url = f"urn:uuid:{uuid.uuid4()}"
     medication_url = f"urn:uuid:{uuid.uuid4()}"
     coverage_url = f"urn:uuid:{uuid.uuid4()}"
-    admin_code: list[dict[str, str]] = [{"url": "rt", "valueCode": patient.rt}, {"url": "rw", "valueCode": patient.rw}]
+    admin_code: list[dict[str, str]] = [
+        {"url": "rt", "valueCode": patient.rt},
+        {"url": "rw", "valueCode": patient.rw},
+    ]
     if patient.village_code:
         code = patient.village_code
         admin_code = [
@@ -81,7 +137,9 @@ def demo_bundle(patient: DemoPatient, rx_number: str) -> dict[str, Any]:
                 "fullUrl": patient_url,
                 "resource": {
                     "resourceType": "Patient",
-                    "identifier": [{"system": f"http://sys-ids.kemkes.go.id/mrn/{ORG_ID}", "value": patient.mrn}],
+                    "identifier": [
+                        {"system": f"http://sys-ids.kemkes.go.id/mrn/{ORG_ID}", "value": patient.mrn}
+                    ],
                     "name": [{"use": "official", "text": patient.name}],
                     "telecom": [{"system": "phone", "value": patient.phone, "use": "mobile"}],
                     "address": [
@@ -111,7 +169,14 @@ def demo_bundle(patient: DemoPatient, rx_number: str) -> dict[str, Any]:
                     "payor": [{"display": "BPJS Kesehatan"}],
                     "class": [
                         {
-                            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group"}]},
+                            "type": {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/coverage-class",
+                                        "code": "group",
+                                    }
+                                ]
+                            },
                             "value": "PBI",
                             "name": "PBI (APBN)",
                         }
@@ -124,7 +189,10 @@ def demo_bundle(patient: DemoPatient, rx_number: str) -> dict[str, Any]:
                     "resourceType": "MedicationRequest",
                     "identifier": [
                         {"system": f"http://sys-ids.kemkes.go.id/prescription/{ORG_ID}", "value": rx_number},
-                        {"system": f"http://sys-ids.kemkes.go.id/prescription-item/{ORG_ID}", "value": f"{rx_number}-1"},
+                        {
+                            "system": f"http://sys-ids.kemkes.go.id/prescription-item/{ORG_ID}",
+                            "value": f"{rx_number}-1",
+                        },
                     ],
                     "status": "active",
                     "intent": "order",

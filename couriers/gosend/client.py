@@ -6,6 +6,7 @@ import hmac
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cached_property
 from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -33,9 +34,15 @@ class GoSendAdapter:
 
     def __init__(self, settings: GoSendSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self._settings = settings
-        self._http = httpx.Client(
+        self._transport = transport
+
+    @cached_property
+    def _http(self) -> httpx.Client:
+        # Created on first use: adapters built only to verify and parse webhooks never pay for a TLS context.
+        settings = self._settings
+        return httpx.Client(
             base_url=settings.base_url + API_PREFIX,
-            transport=transport,
+            transport=self._transport,
             timeout=settings.timeout_seconds,
             headers={
                 "Client-ID": settings.client_id,
@@ -46,7 +53,8 @@ class GoSendAdapter:
         )
 
     def close(self) -> None:
-        self._http.close()
+        if "_http" in self.__dict__:
+            self._http.close()
 
     def __enter__(self) -> GoSendAdapter:
         return self

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+# Production is https://kilat-api.gojekapi.com; staging is the default so a missing setting never books real drivers.
 STAGING_BASE_URL = "https://integration-kilat-api.gojekapi.com"
-PRODUCTION_BASE_URL = "https://kilat-api.gojekapi.com"
 
 
 class GoSendSettings(BaseModel):

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from dispatch.auth import service
 from dispatch.auth.models import Role, StaffUser, StaffUserPublic
 from dispatch.core.db import SessionDep
-from dispatch.core.problems import Problem
 from dispatch.core.http import bearer_token
+from dispatch.core.problems import Problem
 
 SESSION_COOKIE = "gancang_session"
 
@@ -26,7 +26,7 @@ class LoginRequest(BaseModel):
 
 class LoginResponse(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 scheme name
     user: StaffUserPublic
 
 

@@ -27,7 +27,9 @@ OptionalStaff = Annotated[StaffUser | None, Depends(optional_staff)]
 
 def csrf_token(request: Request) -> str:
     session_token = request.cookies.get(SESSION_COOKIE, "")
-    return hmac.new(settings.secret_key.encode(), f"csrf:{session_token}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.secret_key.encode(), f"csrf:{session_token}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def _to_login() -> RedirectResponse:

@@ -21,4 +21,6 @@ class DatabaseCollector(Collector):
         for state, count in sorted(by_status.items()):
             orders.add_metric([state], count)
         yield orders
-        yield GaugeMetricFamily("gancang_outbox_unfinished", "Outbox messages not yet processed", value=backlog)
+        yield GaugeMetricFamily(
+            "gancang_outbox_unfinished", "Outbox messages not yet processed", value=backlog
+        )

@@ -45,4 +45,6 @@ async def handle_http_exception(_request: Request, exc: Exception) -> JSONRespon
 async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-    return problem_response(422, "Invalid request", "The request did not match the expected shape.", errors=errors)
+    return problem_response(
+        422, "Invalid request", "The request did not match the expected shape.", errors=errors
+    )

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "GANCANG_DATABASE_URL")
     )
-    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "GANCANG_REDIS_URL"))
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "GANCANG_REDIS_URL")
+    )
     secret_key: str = DEFAULT_SECRET
     public_base_url: str = "http://127.0.0.1:8000"
     sms_gateway: str = "console"

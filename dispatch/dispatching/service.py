@@ -45,7 +45,10 @@ COURIER_STATUS_TO_ORDER: dict[CourierStatus, OrderStatus] = {
 }
 
 # The courier gave the job back before pick-up: another courier may still take it.
-GIVE_BACK = {CourierStatus.NO_DRIVER: AttemptStatus.NO_DRIVER, CourierStatus.CANCELLED: AttemptStatus.CANCELLED}
+GIVE_BACK = {
+    CourierStatus.NO_DRIVER: AttemptStatus.NO_DRIVER,
+    CourierStatus.CANCELLED: AttemptStatus.CANCELLED,
+}
 
 ATTEMPT_OUTCOME = {
     CourierStatus.DELIVERED: AttemptStatus.DELIVERED,
@@ -106,7 +109,11 @@ def start_attempt(session: Session, order: Order, account: CourierAccount) -> Bo
     session.flush()
     order.current_attempt_id = attempt.id
     orders_service.transition(
-        session, order, S.BOOKING, detail=f"Booking {account.courier} (attempt {number})", data={"attempt_id": attempt.id}
+        session,
+        order,
+        S.BOOKING,
+        detail=f"Booking {account.courier} (attempt {number})",
+        data={"attempt_id": attempt.id},
     )
     return attempt
 
@@ -165,11 +172,17 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
     assert order is not None
     summary = f"{attempt.courier}: {event.provider_status}"
     if attempt.last_event_at is not None and event.occurred_at <= attempt.last_event_at:
-        orders_service.add_event(session, order, "courier", f"{summary} (stale, ignored)", data={"event_id": event.event_id})
+        orders_service.add_event(
+            session, order, "courier", f"{summary} (stale, ignored)", data={"event_id": event.event_id}
+        )
         return EventOutcome(False, "stale")
     if event.status == CourierStatus.UNKNOWN:
         orders_service.add_event(
-            session, order, "alert", f"{summary}: unknown courier status; order unchanged", data=dict(event.raw)
+            session,
+            order,
+            "alert",
+            f"{summary}: unknown courier status; order unchanged",
+            data=dict(event.raw),
         )
         return EventOutcome(False, "unknown status")
     attempt.last_event_at = event.occurred_at
@@ -193,5 +206,7 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
     if not is_current or target is None or target == order.status or not can_transition(order.status, target):
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
         return EventOutcome(False, "no state change")
-    orders_service.transition(session, order, target, detail=summary, actor=attempt.courier, data={"event_id": event.event_id})
+    orders_service.transition(
+        session, order, target, detail=summary, actor=attempt.courier, data={"event_id": event.event_id}
+    )
     return EventOutcome(True, "applied")

@@ -32,7 +32,9 @@ def book_order(ctx: TaskContext) -> None:
     assert hospital is not None
     if order.status == S.RELEASED:
         if not service.locate(session, order, hospital):
-            orders_service.transition(session, order, S.NEEDS_ADDRESS, detail="Address not found precisely enough")
+            orders_service.transition(
+                session, order, S.NEEDS_ADDRESS, detail="Address not found precisely enough"
+            )
             return
         orders_service.transition(
             session, order, S.READY, detail=f"Located at {order.geocode_level} level ({order.geocode_code})"
@@ -40,7 +42,9 @@ def book_order(ctx: TaskContext) -> None:
     if order.status == S.READY:
         account = service.next_courier_account(session, order)
         if account is None:
-            orders_service.transition(session, order, S.NO_COURIER, detail="No courier is enabled for this hospital")
+            orders_service.transition(
+                session, order, S.NO_COURIER, detail="No courier is enabled for this hospital"
+            )
             return
         service.start_attempt(session, order, account)
         # The attempt is durable before the courier hears of it, so a crash mid-call can be reconciled.
@@ -64,7 +68,9 @@ def _call_courier(ctx: TaskContext, attempt: BookingAttempt) -> None:
         if known is not None:
             provider_order_id = known.provider_order_id
         else:
-            provider_order_id = adapter.book(service.delivery_request(session, order, attempt)).provider_order_id
+            provider_order_id = adapter.book(
+                service.delivery_request(session, order, attempt)
+            ).provider_order_id
     except CourierError as exc:
         if exc.retryable and not ctx.final_try:
             raise RetryLater(f"{attempt.courier}: {exc}") from exc
@@ -76,7 +82,11 @@ def _call_courier(ctx: TaskContext, attempt: BookingAttempt) -> None:
     attempt.status = AttemptStatus.BOOKED
     attempt.provider_order_id = provider_order_id
     orders_service.add_event(
-        session, order, "courier", f"Booked with {attempt.courier}: {provider_order_id}", data={"reference": attempt.reference}
+        session,
+        order,
+        "courier",
+        f"Booked with {attempt.courier}: {provider_order_id}",
+        data={"reference": attempt.reference},
     )
 
 

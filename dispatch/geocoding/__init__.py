@@ -4,7 +4,15 @@ Hospital records carry free-text addresses and, at best, region codes; dispatch 
 statement of how precise it is. Everything runs from package data, with no network access.
 """
 
-from dispatch.geocoding.gazetteer import Centroid, Gazetteer, Unit, load_gazetteer, name_key, normalize_code, normalize_name
+from dispatch.geocoding.gazetteer import (
+    Centroid,
+    Gazetteer,
+    Unit,
+    load_gazetteer,
+    name_key,
+    normalize_code,
+    normalize_name,
+)
 from dispatch.geocoding.geocoder import GazetteerGeocoder, GeocodeRaw
 
 __all__ = [

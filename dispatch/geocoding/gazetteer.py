@@ -12,6 +12,7 @@ import functools
 import gzip
 import io
 import math
+import operator
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from importlib import resources
@@ -31,7 +32,9 @@ NATIONAL_FILE: Final = "indonesia_wilayah_centroids.csv.gz"
 
 # Written before a name in addresses and in the source data ("Kabupaten Banyuwangi"); dropping one of them lets
 # "Ds. Kemiren" and "Kemiren" meet.
-NAME_PREFIXES: Final = frozenset({"desa", "ds", "kel", "kelurahan", "kec", "kecamatan", "kab", "kabupaten", "kota"})
+NAME_PREFIXES: Final = frozenset(
+    {"desa", "ds", "kel", "kelurahan", "kec", "kecamatan", "kab", "kabupaten", "kota"}
+)
 
 _COLUMNS: Final = ("code", "level", "name", "parent_code", "lat", "lon", "postal_code")
 # Digit spans of provinsi.kabupaten.kecamatan.desa, e.g. 35.10.16.2003; a code may stop after any span.
@@ -96,7 +99,7 @@ def name_key(name: str) -> str:
     return normalize_name(name).replace(" ", "")
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance; written out because geopy's distance classes cost a Point per call."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
     half_chord = (
@@ -107,32 +110,37 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 class Gazetteer:
-    """Units by code, by parent and by name key.
+    """Units by code and by name key.
 
-    Name lookups return every unit with that key: the same desa name occurs in many kecamatan (60 desa are
+    Name lookups return every unit with that key: the same desa name occurs in many kecamatan (over 60 desa are
     called Sukorejo), so callers narrow by level and by the codes the address must lie ``within``.
     """
 
     def __init__(self, units: Iterable[Unit]) -> None:
         self._units: dict[str, Unit] = {}
         self._by_key: dict[str, list[Unit]] = {}
-        self.max_name_words = 1
+        longest = 1
         for unit in units:
             self._units[unit.code] = unit
             words = normalize_name(unit.name).split()
             self._by_key.setdefault("".join(words), []).append(unit)
-            self.max_name_words = max(self.max_name_words, len(words))
+            if len(words) > longest:
+                longest = len(words)
+        self.max_name_words = longest
 
     @classmethod
     def from_csv(cls, lines: Iterable[str]) -> Gazetteer:
         """Read the shared wilayah CSV layout; columns are found by header so extra columns are ignored."""
         reader = csv.reader(lines)
         header = next(reader)
-        positions = [header.index(column) for column in _COLUMNS]
-        return cls(_unit_from_row([row[position] for position in positions]) for row in reader)
+        pick = operator.itemgetter(*(header.index(column) for column in _COLUMNS))
+        return cls(_unit_from_row(pick(row)) for row in reader)
 
     def __len__(self) -> int:
         return len(self._units)
+
+    def __iter__(self) -> Iterator[Unit]:
+        return iter(self._units.values())
 
     def get(self, code: str) -> Unit | None:
         """Look a unit up by any accepted spelling of its code."""
@@ -193,7 +201,7 @@ class Gazetteer:
                 break
             for cell in _ring(row, col, ring):
                 for unit in self._desa_grid.get(cell, ()):
-                    distance = haversine_km(lat, lon, cast(float, unit.lat), cast(float, unit.lon))
+                    distance = _haversine_km(lat, lon, cast(float, unit.lat), cast(float, unit.lon))
                     if distance <= best_km:
                         best, best_km = unit, distance
         return None if best is None else (best, best_km)

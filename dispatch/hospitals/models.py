@@ -16,7 +16,7 @@ class HospitalBase(SQLModel):
     code: str = Field(index=True, unique=True, max_length=32)
     name: str = Field(max_length=200)
     address: str = Field(default="", max_length=500)
-    phone: str = Field(default="", max_length=32)
+    phone: str = Field(min_length=6, max_length=32, description="The pharmacy's number couriers call")
     lat: float
     lon: float
     kabupaten_code: str = Field(default="", max_length=16, description="Service area, e.g. 35.10")

@@ -29,7 +29,9 @@ def create_api_key(session: Session, hospital: Hospital, name: str) -> tuple[Api
     """Returns the row and the plaintext key, which is never retrievable again."""
     assert hospital.id is not None
     plaintext = new_bearer_token("gk")
-    api_key = ApiKey(hospital_id=hospital.id, name=name, prefix=plaintext[:10], key_hash=token_hash(plaintext))
+    api_key = ApiKey(
+        hospital_id=hospital.id, name=name, prefix=plaintext[:10], key_hash=token_hash(plaintext)
+    )
     session.add(api_key)
     session.flush()
     return api_key, plaintext

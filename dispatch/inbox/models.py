@@ -32,7 +32,9 @@ class InboxMessage(SQLModel, table=True):
     content_type: str = Field(default="", max_length=100)
     headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
-    status: InboxStatus = Field(default=InboxStatus.RECEIVED, sa_type=enum_column_type(InboxStatus), index=True)
+    status: InboxStatus = Field(
+        default=InboxStatus.RECEIVED, sa_type=enum_column_type(InboxStatus), index=True
+    )
     error: str | None = Field(default=None, max_length=2000)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -40,6 +40,6 @@ def archive(
     return message
 
 
-def mark(session: Session, message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:
+def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:
     message.status = status
     message.error = error[:2000] if error else None

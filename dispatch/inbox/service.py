@@ -9,10 +9,14 @@ from dispatch.inbox import repository
 from dispatch.inbox.models import InboxMessage, InboxStatus
 
 
-def archive_raw(source: str, body: bytes, headers: Mapping[str, str], *, hospital_id: int | None = None) -> int:
+def archive_raw(
+    source: str, body: bytes, headers: Mapping[str, str], *, hospital_id: int | None = None
+) -> int:
     """Commits at once: even if parsing or the database work after it fails, the raw message stays."""
     with new_session() as session:
-        message = repository.archive(session, source=source, body=body, headers=headers, hospital_id=hospital_id)
+        message = repository.archive(
+            session, source=source, body=body, headers=headers, hospital_id=hospital_id
+        )
         session.commit()
         assert message.id is not None
         return message.id
@@ -22,7 +26,7 @@ def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> N
     with new_session() as session:
         message = session.get(InboxMessage, message_id)
         if message is not None:
-            repository.mark(session, message, InboxStatus.REJECTED, reason)
+            repository.mark(message, InboxStatus.REJECTED, reason)
             if hospital_id is not None:
                 message.hospital_id = hospital_id
             session.commit()

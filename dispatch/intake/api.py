@@ -20,7 +20,9 @@ FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
 
 
-def _fhir_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+def _fhir_response(
+    status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 

@@ -52,16 +52,20 @@ def intake(
         raise
 
 
-def _create_orders(hospital: Hospital, prescriptions: list[PrescriptionIn], inbox_id: int) -> list[IntakeOutcome]:
+def _create_orders(
+    hospital: Hospital, prescriptions: list[PrescriptionIn], inbox_id: int
+) -> list[IntakeOutcome]:
     outcomes = []
     with new_session() as session:
         for prescription in prescriptions:
-            order, created = orders_service.ingest_prescription(session, hospital, prescription, inbox_id=inbox_id)
+            order, created = orders_service.ingest_prescription(
+                session, hospital, prescription, inbox_id=inbox_id
+            )
             assert order.id is not None
             outcomes.append(IntakeOutcome(prescription.prescription_id, order.id, created))
         message = session.get(InboxMessage, inbox_id)
         assert message is not None
         message.hospital_id = hospital.id
-        inbox_repository.mark(session, message, InboxStatus.PROCESSED)
+        inbox_repository.mark(message, InboxStatus.PROCESSED)
         session.commit()
     return outcomes

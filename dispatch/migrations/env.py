@@ -1,5 +1,7 @@
 """Alembic environment: the URL comes from Gancang's settings, the metadata from every model."""
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -7,7 +9,7 @@ import dispatch.models  # noqa: F401  (registers every table)
 from dispatch.core.db import UTCDateTime, get_engine
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
     """Migrations store UTCDateTime as a plain timezone-aware DateTime; the decorator is runtime only."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

@@ -56,7 +56,10 @@ def order_detail(session: Session, order: Order) -> OrderDetail:
     return OrderDetail(
         **order_public(session, order).model_dump(),
         tracking_url=tracking_url(session, order),
-        events=[OrderEventPublic.model_validate(e, from_attributes=True) for e in repository.events_for(session, order.id)],
+        events=[
+            OrderEventPublic.model_validate(e, from_attributes=True)
+            for e in repository.events_for(session, order.id)
+        ],
         bookings=[
             BookingPublic.model_validate(a, from_attributes=True)
             for a in dispatching_repository.attempts_for(session, order.id)
@@ -79,7 +82,9 @@ def read_orders(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> OrdersPublic:
-    orders, count = repository.list_orders(session, user.hospital_id, status=status, limit=limit, offset=offset)
+    orders, count = repository.list_orders(
+        session, user.hospital_id, status=status, limit=limit, offset=offset
+    )
     return OrdersPublic(data=[order_public(session, o) for o in orders], count=count)
 
 

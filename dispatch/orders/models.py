@@ -76,7 +76,9 @@ class Order(SQLModel, table=True):
     hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
     prescription_id: int = Field(foreign_key="prescriptions.id", unique=True)
     patient_id: int = Field(foreign_key="patients.id", index=True)
-    status: OrderStatus = Field(default=OrderStatus.RECEIVED, sa_type=enum_column_type(OrderStatus), index=True)
+    status: OrderStatus = Field(
+        default=OrderStatus.RECEIVED, sa_type=enum_column_type(OrderStatus), index=True
+    )
     status_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     released_by_id: int | None = Field(default=None, foreign_key="staff_users.id")

@@ -59,7 +59,9 @@ def events_for(session: Session, order_id: int) -> Sequence[OrderEvent]:
 
 
 def items_for(session: Session, prescription_id: int) -> Sequence[PrescriptionItem]:
-    return session.exec(select(PrescriptionItem).where(PrescriptionItem.prescription_id == prescription_id)).all()
+    return session.exec(
+        select(PrescriptionItem).where(PrescriptionItem.prescription_id == prescription_id)
+    ).all()
 
 
 def count_by_status(session: Session) -> dict[str, int]:

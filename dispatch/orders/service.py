@@ -83,7 +83,14 @@ def transition(
     if target in TERMINAL:
         order.closed_at = now
     event = add_event(
-        session, order, "state", detail, actor=actor, data=data, from_status=current.value, to_status=target.value
+        session,
+        order,
+        "state",
+        detail,
+        actor=actor,
+        data=data,
+        from_status=current.value,
+        to_status=target.value,
     )
     session.flush()
     kind = SMS_ON_ENTRY.get(target)
@@ -99,7 +106,9 @@ def _upsert_patient(session: Session, hospital: Hospital, data: PatientIn) -> Pa
     assert hospital.id is not None
     phone = normalize_id_phone(data.phone)
     if phone is None:
-        raise SourceInputError([("value", f"Patient phone {data.phone!r} is not a valid Indonesian number", None)])
+        raise SourceInputError(
+            [("value", f"Patient phone {data.phone!r} is not a valid Indonesian number", None)]
+        )
     address = data.address
     fields = {
         "name": data.name,
@@ -114,12 +123,11 @@ def _upsert_patient(session: Session, hospital: Hospital, data: PatientIn) -> Pa
     }
     patient = repository.get_patient(session, hospital.id, data.source_id)
     if patient is None:
-        patient = Patient(hospital_id=hospital.id, source_id=data.source_id, **fields)
+        patient = Patient(hospital_id=hospital.id, source_id=data.source_id, name=data.name)
         session.add(patient)
-    else:
-        for key, value in fields.items():
-            setattr(patient, key, value)
-        patient.updated_at = utcnow()
+    for key, value in fields.items():
+        setattr(patient, key, value)
+    patient.updated_at = utcnow()
     session.flush()
     return patient
 
@@ -154,9 +162,16 @@ def ingest_prescription(
     order = Order(hospital_id=hospital.id, prescription_id=prescription.id, patient_id=patient.id)
     session.add(order)
     session.flush()
-    add_event(session, order, "system", f"Prescription {prescription.prescription_number} received from {prescription.source}")
+    add_event(
+        session,
+        order,
+        "system",
+        f"Prescription {prescription.prescription_number} received from {prescription.source}",
+    )
     if prescription_in.status == "active":
-        transition(session, order, S.AWAITING_RELEASE, detail="Waiting for a pharmacist to verify and release")
+        transition(
+            session, order, S.AWAITING_RELEASE, detail="Waiting for a pharmacist to verify and release"
+        )
     else:
         transition(session, order, S.REJECTED, detail=f"Prescription status is {prescription_in.status}")
     return order, True

@@ -69,6 +69,13 @@ def outbox_task(topic: str) -> Callable[[Handler], Any]:
                     _record_error(outbox_id, str(exc))
                     log.warning("outbox.retry", topic=topic, outbox_id=outbox_id, error=str(exc))
                     raise self.retry(countdown=backoff_seconds(self.request.retries), exc=exc) from exc
+                except Exception as exc:
+                    # A bug or bad data: fail loudly, keep the reason on the row; the relay tries again
+                    # later a bounded number of times, then the message waits for a human.
+                    session.rollback()
+                    _record_error(outbox_id, f"{type(exc).__name__}: {exc}")
+                    log.exception("outbox.failed", topic=topic, outbox_id=outbox_id)
+                    raise
                 message.processed_at = utcnow()
                 message.last_error = None
                 session.commit()

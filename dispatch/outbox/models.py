@@ -17,7 +17,10 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_unfinished", "processed_at", "published_at"),)
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
     )
     hospital_id: int | None = Field(default=None, foreign_key="hospitals.id", index=True)
     topic: str = Field(max_length=64)

@@ -12,6 +12,9 @@ from sqlmodel import Session, col, select
 from dispatch.core.db import is_postgres
 from dispatch.outbox.models import OutboxMessage
 
+# After this many publications a message that still fails is left for a person to look at.
+MAX_PUBLISH_COUNT = 5
+
 
 def add(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: int | None) -> OutboxMessage:
     message = OutboxMessage(topic=topic, payload=payload, hospital_id=hospital_id)
@@ -28,6 +31,7 @@ def claim_for_relay(session: Session, *, redeliver_before: datetime, limit: int)
     query = (
         select(OutboxMessage)
         .where(col(OutboxMessage.processed_at).is_(None))
+        .where(col(OutboxMessage.publish_count) < MAX_PUBLISH_COUNT)
         .where(
             or_(
                 col(OutboxMessage.published_at).is_(None),

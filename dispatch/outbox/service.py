@@ -10,5 +10,7 @@ from dispatch.outbox import repository
 from dispatch.outbox.models import OutboxMessage
 
 
-def enqueue(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> OutboxMessage:
+def enqueue(
+    session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None
+) -> OutboxMessage:
     return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)

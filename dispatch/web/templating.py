@@ -10,7 +10,10 @@ from dispatch.core.clock import format_wib
 from dispatch.web.labels import status_label
 
 templates = Jinja2Templates(
-    directory=[str(files("dispatch") / "tracking" / "templates"), str(files("dispatch") / "console" / "templates")]
+    directory=[
+        str(files("dispatch") / "tracking" / "templates"),
+        str(files("dispatch") / "console" / "templates"),
+    ]
 )
 templates.env.filters["wib"] = format_wib
 templates.env.globals["status_label"] = status_label

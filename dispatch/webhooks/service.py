@@ -68,13 +68,20 @@ def _accept(inbox_id: int, account: CourierAccount, event: CourierEvent) -> Webh
         if attempt is None or attempt.account_id != account.id:
             session.rollback()
             inbox_service.reject(inbox_id, "unknown order", hospital_id=account.hospital_id)
-            return WebhookResult(404, "Unknown order", f"No booking {event.provider_order_id!r} for this account.")
+            return WebhookResult(
+                404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
+            )
         message = session.get(InboxMessage, inbox_id)
         assert message is not None
         message.hospital_id = account.hospital_id
         message.dedupe_key = event.event_id
-        inbox_repository.mark(session, message, InboxStatus.ACCEPTED)
-        enqueue(session, APPLY_TOPIC, {"inbox_id": inbox_id, "account_id": account.id}, hospital_id=account.hospital_id)
+        inbox_repository.mark(message, InboxStatus.ACCEPTED)
+        enqueue(
+            session,
+            APPLY_TOPIC,
+            {"inbox_id": inbox_id, "account_id": account.id},
+            hospital_id=account.hospital_id,
+        )
         try:
             session.commit()
         except IntegrityError:
@@ -82,7 +89,7 @@ def _accept(inbox_id: int, account: CourierAccount, event: CourierEvent) -> Webh
             message = session.get(InboxMessage, inbox_id)
             assert message is not None
             message.hospital_id = account.hospital_id
-            inbox_repository.mark(session, message, InboxStatus.DUPLICATE)
+            inbox_repository.mark(message, InboxStatus.DUPLICATE)
             message.processed_at = utcnow()
             session.commit()
             return WebhookResult(200, "Duplicate event", "Already received; ignored.")
@@ -92,4 +99,3 @@ def _accept(inbox_id: int, account: CourierAccount, event: CourierEvent) -> Webh
 def parse_archived(message: InboxMessage, account: CourierAccount) -> CourierEvent:
     adapter = build_adapter(account.courier, account.settings)
     return adapter.parse_webhook(message.headers, message.body.encode("utf-8"))
-

@@ -22,8 +22,8 @@ def apply_webhook(ctx: TaskContext) -> None:
     event = parse_archived(message, account)
     attempt = dispatching_repository.get_by_provider_id(session, account.courier, event.provider_order_id)
     if attempt is None:
-        inbox_repository.mark(session, message, InboxStatus.REJECTED, "booking vanished")
+        inbox_repository.mark(message, InboxStatus.REJECTED, "booking vanished")
         return
     outcome = apply_courier_event(session, attempt, event)
-    inbox_repository.mark(session, message, InboxStatus.PROCESSED, None if outcome.applied else outcome.reason)
+    inbox_repository.mark(message, InboxStatus.PROCESSED, None if outcome.applied else outcome.reason)
     message.processed_at = utcnow()

@@ -88,6 +88,8 @@ STATUS_PRECEDENCE: tuple[PrescriptionStatus, ...] = (
 ADDRESS_USE_ORDER = {"home": 0, None: 1, "temp": 2, "work": 3, "billing": 4}
 NAME_USE_ORDER = {"official": 0, "usual": 0, None: 1}
 MAX_VALIDATION_ISSUES = 20
+# Real SATUSEHAT payloads nest about 11 levels; fhir.resources runs out of stack between 200 and 300.
+MAX_JSON_DEPTH = 64
 MAX_PRESCRIPTION_ID = next(
     rule.max_length
     for rule in PrescriptionIn.model_fields["prescription_id"].metadata
@@ -216,12 +218,14 @@ def _prescriptions(requests: list[_Request], index: _Index) -> list[Prescription
         )
 
     patients: dict[str, PatientIn] = {}
+    checked: set[str] = set()  # so a Patient shared by several requests is reported once
     lines: list[_Line] = []
     for located, request in orders:
         key = _prescription_key(request, located.path, issues)
         subject = _subject(located, request, index, issues)
         item = _item(located, request, index, issues)
-        if subject is not None and subject[0].path not in patients:
+        if subject is not None and subject[0].path not in checked:
+            checked.add(subject[0].path)
             patient = _patient(*subject, issues)
             if patient is not None:
                 patients[subject[0].path] = patient
@@ -276,12 +280,16 @@ def _decode(raw: bytes, resource_type: str, expected: str) -> dict[str, Any]:
         raise SourceInputError(
             [("invalid", f"Body is not valid JSON ({exc}); expected {expected}", None)], http_status=400
         ) from exc
-    found = document.get("resourceType") if isinstance(document, dict) else type(document).__name__
-    if not isinstance(document, dict) or found != resource_type:
-        raise SourceInputError(
-            [("invalid", f"Expected {expected}; got resourceType {found!r}", "resourceType")], http_status=400
+    if not isinstance(document, dict) or document.get("resourceType") != resource_type:
+        found = (
+            f"resourceType {document.get('resourceType')!r}"
+            if isinstance(document, dict)
+            else f"a JSON {type(document).__name__}, not an object"
         )
-    _raise_if(_unknown_resource_types(document, resource_type))
+        raise SourceInputError(
+            [("invalid", f"Expected {expected}; got {found}", "resourceType")], http_status=400
+        )
+    _raise_if(_structure_issues(document, resource_type))
     return document
 
 
@@ -290,13 +298,19 @@ def _reject_json_constant(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def _unknown_resource_types(document: dict[str, Any], root: str) -> list[Issue]:
-    """Find resourceType values fhir.resources cannot map, which it would report as a bare ``KeyError``."""
+def _structure_issues(document: dict[str, Any], root: str) -> list[Issue]:
+    """Find what fhir.resources would crash on instead of reporting.
+
+    An unknown resourceType surfaces from it as a bare ``KeyError``, and deep nesting exhausts the stack
+    (around 150 nested extensions), so both are caught here first, with a location. The walk is
+    iterative for the same reason.
+    """
     issues: list[Issue] = []
-    # Iterative on purpose: the nesting depth is the sender's choice.
-    pending: list[tuple[str, Any]] = [(root, document)]
+    pending: list[tuple[str, dict[str, Any] | list[Any], int]] = [(root, document, 1)]
     while pending:
-        path, node = pending.pop()
+        path, node, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            return [("too-costly", f"JSON nests deeper than {MAX_JSON_DEPTH} levels", path)]
         if isinstance(node, dict):
             if "resourceType" in node and not _is_resource_type(node["resourceType"]):
                 issues.append(
@@ -306,12 +320,16 @@ def _unknown_resource_types(document: dict[str, Any], root: str) -> list[Issue]:
                         f"{path}.resourceType",
                     )
                 )
-            pending.extend(
-                (f"{path}.{name}", value) for name, value in node.items() if name != "resourceType"
-            )
-        elif isinstance(node, list):
-            pending.extend((f"{path}[{position}]", value) for position, value in enumerate(node))
-    return sorted(issues, key=lambda issue: issue[2] or "")
+            children = [(f"{path}.{name}", value) for name, value in node.items()]
+        else:
+            children = [(f"{path}[{position}]", value) for position, value in enumerate(node)]
+        # Reversed so that issues come out in document order.
+        pending.extend(
+            (child_path, value, depth + 1)
+            for child_path, value in reversed(children)
+            if isinstance(value, dict | list)
+        )
+    return issues
 
 
 def _is_resource_type(value: object) -> bool:

@@ -660,3 +660,37 @@ def test_validation_issues_are_capped():
 
     assert len(error.issues) == 21
     assert error.issues[-1] == ("structure", "10 more errors not shown", None)
+
+
+def test_nesting_deep_enough_to_exhaust_the_stack_is_refused_up_front():
+    extension: dict[str, Any] = {"url": "urn:x", "valueString": "y"}
+    for _ in range(200):
+        extension = {"url": "urn:x", "extension": [extension]}
+
+    error = rejection(parse_bundle, bundle(patient(extension=[extension]), request()))
+
+    assert (error.http_status, [code for code, _, _ in error.issues]) == (422, ["too-costly"])
+
+
+def test_a_patient_shared_by_several_requests_is_reported_once():
+    document = bundle(patient(telecom=None), request("RX-1"), request("RX-2"))
+
+    error = rejection(parse_bundle, document)
+
+    assert error.issues == [
+        (
+            "required",
+            "Patient has no phone: a telecom with system phone or sms, a value, and use other than 'old'",
+            "Bundle.entry[0].resource.telecom",
+        )
+    ]
+
+
+def test_unknown_resource_types_are_reported_in_document_order():
+    document = bundle(*({"resourceType": f"Nope{position}"} for position in range(12)))
+
+    error = rejection(parse_bundle, document)
+
+    assert [where for _, _, where in error.issues] == [
+        f"Bundle.entry[{position}].resource.resourceType" for position in range(12)
+    ]
