@@ -175,18 +175,24 @@ def sandbox(
     pass_key: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_PASS_KEY")] = "sandbox-pass-key",  # noqa: S107
     step_delay: float = 2.0,
     scenario: str = "happy",
+    duplicate_events: Annotated[bool, typer.Option(help="Send every webhook twice")] = False,
+    shuffle: Annotated[bool, typer.Option(help="Send the last two webhooks out of order")] = False,
 ) -> None:
     """Run the courier sandbox: a GoSend-compatible API that sends status webhooks back."""
     from couriers.sandbox import SandboxConfig
     from couriers.sandbox import serve as serve_sandbox
 
-    config = SandboxConfig(
-        client_id=client_id,
-        pass_key=pass_key,
-        webhook_url=webhook_url,
-        webhook_token=webhook_token,
-        step_delay_seconds=step_delay,
-        default_scenario=scenario,
+    config = SandboxConfig.model_validate(
+        {
+            "client_id": client_id,
+            "pass_key": pass_key,
+            "webhook_url": webhook_url,
+            "webhook_token": webhook_token,
+            "step_delay_seconds": step_delay,
+            "default_scenario": scenario,
+            "duplicate_events": duplicate_events,
+            "shuffle": shuffle,
+        }
     )
     serve_sandbox(host, port, config)
 
@@ -196,11 +202,16 @@ def demo(
     until_done: Annotated[bool, typer.Option("--until-done", help="Exit once every order has ended")] = False,
     port: int = 8000,
     sandbox_port: int = 8100,
+    step_delay: Annotated[
+        float, typer.Option(help="Seconds between the sandbox courier's status updates")
+    ] = 1.5,
 ) -> None:
     """Run the whole loop on the embedded defaults: API, worker, courier sandbox, five prescriptions."""
     from dispatch.demo import run_demo
 
-    raise typer.Exit(run_demo(until_done=until_done, port=port, sandbox_port=sandbox_port))
+    raise typer.Exit(
+        run_demo(until_done=until_done, port=port, sandbox_port=sandbox_port, step_delay=step_delay)
+    )
 
 
 @app.callback()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from dispatch.hospitals.repository import get_by_code
 from dispatch.hospitals.service import add_courier_account, create_api_key, create_hospital
 from dispatch.notify.models import SmsMessage
 from dispatch.orders.state_machine import OrderStatus
+from dispatch.outbox.repository import count_unfinished
 
 console = Console()
 
@@ -101,7 +102,9 @@ def seed(sandbox_url: str, webhook_token: str) -> DemoCredentials:
 
 
 @contextmanager
-def running_stack(port: int, sandbox_port: int, webhook_token: str, step_delay: float) -> Iterator[None]:
+def running_stack(
+    port: int, sandbox_port: int, webhook_token: str, step_delay: float, sandbox_flags: tuple[str, ...] = ()
+) -> Iterator[None]:
     """Starts the three processes, waits until they answer, and always stops them."""
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -123,27 +126,36 @@ def running_stack(port: int, sandbox_port: int, webhook_token: str, step_delay: 
             f"http://127.0.0.1:{port}/webhooks/couriers/gosend",
             "--webhook-token",
             webhook_token,
+            *sandbox_flags,
         ],
         "api": [*python, "serve", "--port", str(port)],
         "worker": [*python, "worker", "--beat", "--concurrency", "2"],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, command in commands.items():
-            log_file = (log_dir / f"{name}.log").open("ab")
-            processes[name] = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        _wait_until_up(f"http://127.0.0.1:{port}/readyz", processes)
-        _wait_until_up(f"http://127.0.0.1:{sandbox_port}/_sandbox/bookings", processes)
-        yield
-    finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with ExitStack() as logs:
+        try:
+            for name, command in commands.items():
+                log_file = logs.enter_context((log_dir / f"{name}.log").open("ab"))
+                processes[name] = subprocess.Popen(
+                    command, env=env, stdout=log_file, stderr=subprocess.STDOUT
+                )
+            _wait_until_up(f"http://127.0.0.1:{port}/readyz", processes)
+            _wait_until_up(f"http://127.0.0.1:{sandbox_port}/_sandbox/bookings", processes)
+            yield
+        finally:
+            _stop(processes)
+
+
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_up(url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
@@ -233,9 +245,10 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
     console.print(
         f"Database: {settings.sqlalchemy_url.split('@')[-1]}   Broker: {settings.redis_url or 'embedded (filesystem)'}"
     )
-    with running_stack(port, sandbox_port, webhook_token, step_delay):
-        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
-        sandbox = httpx.Client(base_url=sandbox_url, timeout=5)
+    with ExitStack() as stack:
+        stack.enter_context(running_stack(port, sandbox_port, webhook_token, step_delay))
+        api = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15))
+        sandbox = stack.enter_context(httpx.Client(base_url=sandbox_url, timeout=5))
         phone = "62" + NO_DRIVER_PATIENT.phone.replace("-", "")[1:]
         sandbox.post(
             "/_sandbox/rules", json={"match_phone": phone, "scenario": "no_driver"}
@@ -258,8 +271,9 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
                 if all(OrderStatus(o["status"]) in SETTLED for o in orders) or time.monotonic() > deadline:
                     break
                 time.sleep(1)
-        _report(orders, port, credentials)
         done = all(OrderStatus(o["status"]) in SETTLED for o in orders)
+        _wait_for_side_effects()
+        _report(orders, port, credentials)
         if until_done:
             return 0 if done else 1
         console.print("Serving until Ctrl-C …")
@@ -268,6 +282,16 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
                 time.sleep(3600)
         except KeyboardInterrupt:
             return 0
+
+
+def _wait_for_side_effects(timeout: float = 30.0) -> None:
+    """The last SMS are still on their way when the last order settles; let the outbox drain first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with new_session() as session:
+            if count_unfinished(session) == 0:
+                return
+        time.sleep(0.3)
 
 
 def _report(orders: list[dict[str, Any]], port: int, credentials: DemoCredentials) -> None:

@@ -11,11 +11,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from dispatch.hospitals.models import Hospital
+if TYPE_CHECKING:
+    from dispatch.hospitals.models import Hospital
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gancang_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

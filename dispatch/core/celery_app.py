@@ -35,6 +35,7 @@ def _broker_config() -> dict[str, Any]:
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "store_processed": False,
+            "polling_interval": 0.1,
         },
     }
 

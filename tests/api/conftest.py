@@ -1,0 +1,153 @@
+"""Fixtures for the HTTP-level tests: FHIR posting, a second hospital, fresh-session DB reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from dispatch.demo_data import PATIENTS, demo_bundle
+from dispatch.hospitals.models import Hospital, HospitalCreate
+
+FHIR_JSON = "application/fhir+json"
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "examples"
+
+SECOND_HOSPITAL = HospitalCreate(
+    code="RSUDGTG",
+    name="RSUD Genteng",
+    address="Jl. Hasanudin No. 98, Genteng Kulon, Kec. Genteng, Kab. Banyuwangi",
+    lat=-8.3686,
+    lon=114.1524,
+    kabupaten_code="35.10",
+    phone="0333-845-839",
+)
+
+
+def rows(model: type[SQLModel], *where: Any) -> list[Any]:
+    """Every row of ``model`` matching ``where``, read in a fresh session (never a cached object)."""
+    from dispatch.core.db import new_session
+
+    with new_session() as db_session:
+        query = select(model)
+        for clause in where:
+            query = query.where(clause)
+        return list(db_session.exec(query.order_by(model.id)).all())  # type: ignore[attr-defined]
+
+
+def sql(statement: str, **params: Any) -> list[Any]:
+    """Raw SQL in its own committed transaction, for checks and for setting up states no endpoint reaches."""
+    from dispatch.core.db import get_engine
+
+    with get_engine().begin() as connection:
+        result = connection.execute(text(statement), params)
+        return list(result.all()) if result.returns_rows else []
+
+
+@pytest.fixture
+def fetch() -> Callable[..., list[Any]]:
+    return rows
+
+
+@pytest.fixture
+def run_sql() -> Callable[..., list[Any]]:
+    return sql
+
+
+@dataclass
+class FhirPoster:
+    client: TestClient
+    api_key: str
+
+    def post(
+        self, path: str, body: dict[str, Any] | bytes | str, *, api_key: str | None = ..., **headers: str
+    ) -> httpx.Response:  # type: ignore[assignment]
+        key = self.api_key if api_key is ... else api_key
+        content = json.dumps(body).encode() if isinstance(body, dict) else body
+        sent = {"Content-Type": FHIR_JSON, **headers}
+        if key is not None:
+            sent["Authorization"] = f"Bearer {key}"
+        return self.client.post(f"/fhir/r4/{path}", content=content, headers=sent)
+
+    def bundle(self, body: dict[str, Any] | bytes | str, **kwargs: Any) -> httpx.Response:
+        return self.post("Bundle", body, **kwargs)
+
+    def medication_request(self, body: dict[str, Any] | bytes | str, **kwargs: Any) -> httpx.Response:
+        return self.post("MedicationRequest", body, **kwargs)
+
+
+@pytest.fixture
+def fhir(client: TestClient, api_key: str) -> FhirPoster:
+    return FhirPoster(client, api_key)
+
+
+@pytest.fixture
+def create_order(fhir: FhirPoster, fetch: Callable[..., list[Any]]) -> Callable[..., int]:
+    """Posts a demo bundle with the fixture hospital's key and returns the new order's id."""
+    from dispatch.orders.models import Order, Prescription
+
+    def create(rx_number: str, patient_index: int = 0, *, api_key: str | None = None) -> int:
+        kwargs = {} if api_key is None else {"api_key": api_key}
+        response = fhir.bundle(demo_bundle(PATIENTS[patient_index], rx_number), **kwargs)
+        assert response.status_code == 201, response.text
+        [prescription] = fetch(Prescription, Prescription.prescription_number == rx_number)
+        [order] = fetch(Order, Order.prescription_id == prescription.id)
+        return int(order.id)
+
+    return create
+
+
+@dataclass
+class OtherHospital:
+    hospital: Hospital
+    api_key: str
+    pharmacist_token: str
+
+
+@pytest.fixture
+def other_hospital(session: Session, hospital: Hospital) -> OtherHospital:
+    """A second tenant with its own API key and pharmacist (created after the fixture hospital)."""
+    from dispatch.hospitals.service import create_api_key, create_hospital
+
+    record = create_hospital(session, SECOND_HOSPITAL)
+    _key, plaintext = create_api_key(session, record, "genteng-simrs")
+    session.commit()
+    token = make_staff(session, record, "apoteker-genteng", "pharmacist")
+    return OtherHospital(record, plaintext, token)
+
+
+def make_staff(session: Session, hospital: Hospital, username: str, role: str) -> str:
+    """The same as tests/conftest.make_staff (which a sibling conftest cannot import): a user and a token."""
+    from dispatch.auth.models import Role, StaffUserCreate
+    from dispatch.auth.service import create_user, login
+
+    password = f"{username}-password-123"
+    create_user(
+        session,
+        hospital,
+        StaffUserCreate(username=username, full_name=username, role=Role(role), password=password),
+    )
+    _user, token = login(session, username, password)
+    session.commit()
+    return token
+
+
+@pytest.fixture
+def staff_maker() -> Callable[[Session, Hospital, str, str], str]:
+    return make_staff
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth() -> Callable[[str], dict[str, str]]:
+    return bearer
