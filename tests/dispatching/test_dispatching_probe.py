@@ -1,28 +1,28 @@
 import json
 
-import httpx
-import respx
+import pytest
 
-from conftest import BOOKING_PATH, PRIMARY_BASE_URL, apply_outbox, attempts, book_row, outbox_rows, WEBHOOK_TOKEN
-from dispatch.orders.models import Order
+from conftest import WEBHOOK_TOKEN
 
 
-def test_probe_retry(make_order, primary_account):
-    order_id = make_order()
-    row = book_row(order_id)
-    with respx.mock(base_url=PRIMARY_BASE_URL, assert_all_called=True) as router:
-        route = router.post(BOOKING_PATH).mock(return_value=httpx.Response(503, json={"errors": ["busy"]}))
-        result = apply_outbox(row.id)
-        print("STATE", result.state, repr(result.result), route.call_count)
-    print(attempts(order_id))
-    print(outbox_rows("dispatch.book"))
-
-
-def test_probe_webhook(client, booked_order):
-    r = client.post("/webhooks/couriers/" + "x" * 80, content=b"{}")
-    print("LONG COURIER", r.status_code, r.text)
-    body = {"booking_id": "GK-11-170563", "status": "allocated", "event_date": 1, "event_id": "e" * 300}
-    r = client.post("/webhooks/couriers/gosend", content=json.dumps(body), headers={"Authorization": WEBHOOK_TOKEN})
-    print("LONG EVENT ID", r.status_code, r.text)
-    r = client.post("/webhooks/couriers/gosend", content=b'{"a": "\x00"}', headers={"Authorization": WEBHOOK_TOKEN})
-    print("NUL", r.status_code, r.text)
+@pytest.mark.parametrize("case", ["event", "nul", "driver", "latin1"])
+def test_probe_webhook(client, booked_order, case):
+    from dispatch.outbox.models import OutboxMessage
+    from conftest import outbox_rows, run_outbox
+    body = {"booking_id": "GK-11-170563", "status": "allocated", "event_date": 1, "event_id": "e1"}
+    raw = None
+    if case == "event":
+        body["event_id"] = "e" * 300
+    if case == "driver":
+        body["driver_name"] = "d" * 300
+        body["driver_phone"] = "6281234567890, 6281234567891, 6281234567892"
+    if case == "nul":
+        raw = b'{"a": "\x00"}'
+    if case == "latin1":
+        raw = json.dumps(body).replace("allocated", "allocated").encode()[:-1] + b', "driver_name": "Jos\xe9"}'
+    r = client.post("/webhooks/couriers/gosend", content=raw or json.dumps(body), headers={"Authorization": WEBHOOK_TOKEN})
+    print(case, r.status_code, r.text)
+    for row in outbox_rows("webhooks.apply"):
+        from conftest import apply_outbox
+        res = apply_outbox(row.id)
+        print(case, "APPLY", res.state, repr(res.result)[:300])
