@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
+from pydantic import field_validator
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -30,7 +32,31 @@ class Hospital(HospitalBase, table=True):
 
 
 class HospitalCreate(HospitalBase):
-    pass
+    @field_validator("phone")
+    @classmethod
+    def _dialable_indonesian_number(cls, phone: str) -> str:
+        """Couriers call this number at pick-up; a typo here fails every booking, so refuse it up front."""
+        try:
+            parsed = phonenumbers.parse(phone, "ID")
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"not a phone number: {exc}") from exc
+        if not phonenumbers.is_valid_number(parsed) or parsed.country_code != 62:
+            raise ValueError("not a valid Indonesian phone number")
+        return phone
+
+    @field_validator("lat")
+    @classmethod
+    def _latitude(cls, lat: float) -> float:
+        if not -90 <= lat <= 90:
+            raise ValueError("latitude must be between -90 and 90")
+        return lat
+
+    @field_validator("lon")
+    @classmethod
+    def _longitude(cls, lon: float) -> float:
+        if not -180 <= lon <= 180:
+            raise ValueError("longitude must be between -180 and 180")
+        return lon
 
 
 class HospitalPublic(HospitalBase):
