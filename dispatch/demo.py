@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from dispatch.auth.repository import get_user_by_username
 from dispatch.auth.service import create_user
 from dispatch.core.db import new_session
 from dispatch.core.migrate import upgrade_database
+from dispatch.core.security import hash_password
 from dispatch.core.settings import settings
 from dispatch.demo_data import HOSPITAL, NO_DRIVER_PATIENT, PATIENTS, demo_bundle
 from dispatch.hospitals.models import CourierAccount
@@ -78,8 +80,6 @@ def seed(sandbox_url: str, webhook_token: str) -> DemoCredentials:
                 ),
             )
         else:
-            from dispatch.core.security import hash_password
-
             user.password_hash = hash_password(password)
         gosend_settings = {
             "client_id": "sandbox-client",
@@ -209,8 +209,6 @@ def _minutes(order: dict[str, Any]) -> str:
     released = next((e["at"] for e in order["events"] if e["to_status"] == "released"), None)
     if released is None or order["status"] not in ("delivered", "no_courier"):
         return "-"
-    from datetime import datetime
-
     delta = datetime.fromisoformat(order["status_changed_at"]) - datetime.fromisoformat(released)
     return f"{delta.total_seconds() / 60:.1f}"
 

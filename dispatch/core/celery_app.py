@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from dispatch.core.settings import settings
 
@@ -60,3 +61,10 @@ celery_app.conf.update(
     },
     beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
 )
+
+
+@worker_process_init.connect
+def _configure_worker_logging(**_kwargs: Any) -> None:
+    from dispatch.core.logging import configure_logging
+
+    configure_logging()

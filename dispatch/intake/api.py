@@ -53,11 +53,36 @@ OUTCOME_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/Bundle", operation_id="fhir-post-bundle", responses=OUTCOME_RESPONSES)
+def _fhir_body(resource_type: str) -> dict[str, object]:
+    """The body is read raw (archived before parsing), so OpenAPI is told its shape here."""
+    schema = {
+        "type": "object",
+        "required": ["resourceType"],
+        "properties": {"resourceType": {"const": resource_type}},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {FHIR_JSON: {"schema": schema}, "application/json": {"schema": schema}},
+        }
+    }
+
+
+@router.post(
+    "/Bundle",
+    operation_id="fhir-post-bundle",
+    responses=OUTCOME_RESPONSES,
+    openapi_extra=_fhir_body("Bundle"),
+)
 async def post_bundle(request: Request) -> JSONResponse:
     return await _intake(request, get_source("fhir").parse)
 
 
-@router.post("/MedicationRequest", operation_id="fhir-post-medication-request", responses=OUTCOME_RESPONSES)
+@router.post(
+    "/MedicationRequest",
+    operation_id="fhir-post-medication-request",
+    responses=OUTCOME_RESPONSES,
+    openapi_extra=_fhir_body("MedicationRequest"),
+)
 async def post_medication_request(request: Request) -> JSONResponse:
     return await _intake(request, parse_medication_request)

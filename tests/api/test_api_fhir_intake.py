@@ -151,7 +151,11 @@ class TestBundleAccepted:
             "RX-2026-0001",
             f"http://sys-ids.kemkes.go.id/prescription/{ORG_ID}",
         )
-        assert (prescription.source, prescription.status, prescription.inbox_id) == ("fhir", "active", message.id)
+        assert (prescription.source, prescription.status, prescription.inbox_id) == (
+            "fhir",
+            "active",
+            message.id,
+        )
         assert prescription.authored_on == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
         assert [
             (item.code, item.display, item.quantity, item.unit, item.instructions)
@@ -203,7 +207,10 @@ class TestBundleAccepted:
         assert [o.id for o in fetch(Order)] == [order.id]
         assert len(fetch(Patient)) == len(fetch(Prescription)) == len(fetch(PrescriptionItem)) == 1
         assert len(fetch(OrderEvent)) == 2
-        assert [(m.status, m.error) for m in fetch(InboxMessage)] == [("processed", None), ("processed", None)]
+        assert [(m.status, m.error) for m in fetch(InboxMessage)] == [
+            ("processed", None),
+            ("processed", None),
+        ]
 
     def test_satusehat_patient_is_stored_without_the_nik(self, fhir, fetch, run_sql):
         raw = encode(nik_bundle())
@@ -223,8 +230,16 @@ class TestBundleAccepted:
             "Eric Smith",
             "+628123456789",
         )
-        assert patient.address_text == "Gd. Prof. Dr. Sujudi Lt.5, Jl. H.R. Rasuna Said Blok X5 Kav. 4-9 Kuningan"
-        assert (patient.rt, patient.rw, patient.village_code, patient.postal_code) == ("1", "2", "1010101101", "12950")
+        assert (
+            patient.address_text
+            == "Gd. Prof. Dr. Sujudi Lt.5, Jl. H.R. Rasuna Said Blok X5 Kav. 4-9 Kuningan"
+        )
+        assert (patient.rt, patient.rw, patient.village_code, patient.postal_code) == (
+            "1",
+            "2",
+            "1010101101",
+            "12950",
+        )
         [prescription] = fetch(Prescription)
         assert (prescription.prescription_number, prescription.identifier_system) == ("123456788", RX_SYSTEM)
         [item] = fetch(PrescriptionItem)
@@ -236,7 +251,11 @@ class TestBundleAccepted:
         holding = {
             table: count
             for table in tables
-            if (count := run_sql(f"SELECT count(*) FROM {table} r WHERE r::text LIKE :nik", nik=f"%{NIK}%")[0][0])  # noqa: S608
+            if (
+                count := run_sql(f"SELECT count(*) FROM {table} r WHERE r::text LIKE :nik", nik=f"%{NIK}%")[
+                    0
+                ][0]
+            )  # noqa: S608
         }
         assert holding == {"inbox_messages": 1}
         message = only_inbox_message(fetch)
@@ -297,10 +316,18 @@ class TestSingleMedicationRequest:
         )
         assert (order.status, order.hospital_id) == ("awaiting_release", hospital.id)
         [patient] = fetch(Patient)
-        assert (patient.source_id, patient.name, patient.phone_e164) == ("RM-000123", "Donald Duck", "+6285734560404")
+        assert (patient.source_id, patient.name, patient.phone_e164) == (
+            "RM-000123",
+            "Donald Duck",
+            "+6285734560404",
+        )
         assert patient.address_text == "Dusun Krajan RT 01 RW 01, Ds. Wongsorejo, Kec. Wongsorejo"
         [item] = fetch(PrescriptionItem)
-        assert (item.code, item.display, item.quantity) == ("430127000", "Oral Form Oxycodone (product)", 30.0)
+        assert (item.code, item.display, item.quantity) == (
+            "430127000",
+            "Oral Form Oxycodone (product)",
+            30.0,
+        )
         assert only_inbox_message(fetch).status == "processed"
 
     def test_a_completed_prescription_is_kept_as_a_rejected_order(self, fhir, fetch):
@@ -330,7 +357,11 @@ class TestSingleMedicationRequest:
         )
         assert "'Patient/pat1' is not in the MedicationRequest's contained resources" in issue["diagnostics"]
         message = only_inbox_message(fetch)
-        assert (message.status, message.error, message.hospital_id) == ("rejected", issue["diagnostics"], hospital.id)
+        assert (message.status, message.error, message.hospital_id) == (
+            "rejected",
+            issue["diagnostics"],
+            hospital.id,
+        )
         assert message.body == raw.decode()
         assert_nothing_ingested(fetch)
 
@@ -494,7 +525,11 @@ def test_without_a_valid_api_key_nothing_is_taken(client, fetch, api_key, author
         {"severity": "error", "code": "login", "diagnostics": "missing or invalid API key"}
     ]
     message = only_inbox_message(fetch)
-    assert (message.status, message.error, message.hospital_id) == ("rejected", "missing or invalid API key", None)
+    assert (message.status, message.error, message.hospital_id) == (
+        "rejected",
+        "missing or invalid API key",
+        None,
+    )
     assert message.body == raw.decode()
     assert "authorization" not in message.headers
     assert_nothing_ingested(fetch)
@@ -531,7 +566,9 @@ def test_each_hospitals_key_creates_orders_for_that_hospital_only(
     assert [o.hospital_id for o in orders] == [hospital.id, other_hospital.hospital.id]
     assert [p.hospital_id for p in fetch(Patient)] == [hospital.id, other_hospital.hospital.id]
     assert [m.hospital_id for m in fetch(InboxMessage)] == [hospital.id, other_hospital.hospital.id]
-    assert theirs.json()["issue"][0]["diagnostics"] == f"Prescription RX-SHARED-7: order {orders[1].id} created"
+    assert (
+        theirs.json()["issue"][0]["diagnostics"] == f"Prescription RX-SHARED-7: order {orders[1].id} created"
+    )
 
     listed_here = client.get("/api/v1/orders", headers=auth(pharmacist_token)).json()
     listed_there = client.get("/api/v1/orders", headers=auth(other_hospital.pharmacist_token)).json()
@@ -555,7 +592,9 @@ def _long_dosage_text(document: dict[str, Any]) -> None:
         "500 'Internal Server Error' instead of an OperationOutcome, and the inbox row stays 'received'"
     ),
 )
-@pytest.mark.parametrize("edit", [_long_mrn, _long_dosage_text], ids=["mrn-80-chars", "dosage-text-598-chars"])
+@pytest.mark.parametrize(
+    "edit", [_long_mrn, _long_dosage_text], ids=["mrn-80-chars", "dosage-text-598-chars"]
+)
 def test_values_longer_than_their_column_are_answered_in_fhir(client, api_key, fetch, edit):
     document = demo_bundle(PATIENTS[3], "RX-LONG-1")
     edit(document)

@@ -58,7 +58,7 @@ def test_refused_transition(current: OrderStatus, target: OrderStatus) -> None:
 
 
 def test_terminal_states_are_the_four_endings() -> None:
-    assert TERMINAL == {S.DELIVERED, S.RETURNED, S.REJECTED, S.CANCELLED}
+    assert {S.DELIVERED, S.RETURNED, S.REJECTED, S.CANCELLED} == TERMINAL
 
 
 def test_nothing_is_cancelled_once_the_driver_has_the_medicine() -> None:

@@ -1,0 +1,108 @@
+"""The `gancang` administration commands, run against the test PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from dispatch.auth.models import Role, StaffUser
+from dispatch.auth.service import login
+from dispatch.cli import app
+from dispatch.hospitals.models import CourierAccount, Hospital
+from dispatch.hospitals.service import authenticate_api_key
+
+runner = CliRunner()
+
+HOSPITAL_ARGS = [
+    "hospitals", "create", "--code", "RSUDGTG", "--name", "RSUD Genteng", "--lat", "-8.3477", "--lon", "114.1484",
+    "--phone", "0811-3000-4949", "--kabupaten", "35.10",
+]  # fmt: skip
+
+
+def test_create_hospital_api_key_and_pharmacist(session: Session) -> None:
+    assert runner.invoke(app, HOSPITAL_ARGS).exit_code == 0
+    hospital = session.exec(select(Hospital).where(Hospital.code == "RSUDGTG")).one()
+    assert (hospital.name, hospital.kabupaten_code) == ("RSUD Genteng", "35.10")
+
+    result = runner.invoke(app, ["apikeys", "create", "--hospital", "RSUDGTG"])
+    assert result.exit_code == 0
+    printed_key = result.stdout.strip()
+    assert printed_key.startswith("gk_")
+    authenticated = authenticate_api_key(session, printed_key)
+    assert authenticated is not None
+    assert authenticated.id == hospital.id
+
+    user_args = ["users", "create", "--hospital", "RSUDGTG", "--username", "apoteker.genteng", "--role", "pharmacist",
+                 "--full-name", "Apoteker Genteng", "--password", "kata-sandi-yang-panjang"]  # fmt: skip
+    assert runner.invoke(app, user_args).exit_code == 0
+    user = session.exec(select(StaffUser).where(StaffUser.username == "apoteker.genteng")).one()
+    assert user.role == Role.PHARMACIST
+    assert user.hospital_id == hospital.id
+    assert "kata-sandi" not in user.password_hash
+    assert login(session, "apoteker.genteng", "kata-sandi-yang-panjang")[0].id == user.id
+
+
+def test_refuses_duplicates_and_unknown_hospitals(session: Session) -> None:
+    assert runner.invoke(app, HOSPITAL_ARGS).exit_code == 0
+    again = runner.invoke(app, HOSPITAL_ARGS)
+    assert again.exit_code == 1
+    assert "already exists" in again.stdout
+    missing = runner.invoke(app, ["apikeys", "create", "--hospital", "NOPE"])
+    assert missing.exit_code == 1
+    assert "No hospital with code NOPE" in missing.stdout
+    assert len(session.exec(select(Hospital)).all()) == 1
+
+
+def test_refuses_a_hospital_phone_couriers_cannot_call(session: Session) -> None:
+    args = [*HOSPITAL_ARGS[:-4], "--phone", "12345", "--kabupaten", "35.10"]
+    assert runner.invoke(app, args).exit_code != 0
+    assert session.exec(select(Hospital)).all() == []
+
+
+def test_short_password_is_refused(session: Session) -> None:
+    runner.invoke(app, HOSPITAL_ARGS)
+    args = [
+        "users",
+        "create",
+        "--hospital",
+        "RSUDGTG",
+        "--username",
+        "u1",
+        "--role",
+        "viewer",
+        "--password",
+        "short",
+    ]
+    assert runner.invoke(app, args).exit_code != 0
+    assert session.exec(select(StaffUser)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [
+        ({"client_id": "c", "pass_key": "p", "webhook_token": "t"}, True),
+        ({"client_id": "", "pass_key": "p"}, False),
+    ],
+)
+def test_courier_account_settings_are_validated_by_the_plugin(
+    session: Session, settings: dict[str, str], accepted: bool
+) -> None:
+    runner.invoke(app, HOSPITAL_ARGS)
+    result = runner.invoke(
+        app,
+        [
+            "couriers",
+            "add",
+            "--hospital",
+            "RSUDGTG",
+            "--courier",
+            "gosend",
+            "--settings",
+            json.dumps(settings),
+        ],
+    )
+    assert (result.exit_code == 0) is accepted
+    assert len(session.exec(select(CourierAccount)).all()) == (1 if accepted else 0)
