@@ -173,8 +173,13 @@ def sandbox(
     ] = "sandbox-webhook-token",  # noqa: S107
     client_id: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_CLIENT_ID")] = "sandbox-client",
     pass_key: Annotated[str, typer.Option(envvar="GANCANG_SANDBOX_PASS_KEY")] = "sandbox-pass-key",  # noqa: S107
+    webhook_header: Annotated[
+        str, typer.Option(help="Header that carries the webhook token")
+    ] = "Authorization",
     step_delay: float = 2.0,
-    scenario: str = "happy",
+    scenario: Annotated[
+        str, typer.Option(help="happy, no_driver, failed_delivery or driver_cancels")
+    ] = "happy",
     duplicate_events: Annotated[bool, typer.Option(help="Send every webhook twice")] = False,
     shuffle: Annotated[bool, typer.Option(help="Send the last two webhooks out of order")] = False,
 ) -> None:
@@ -188,6 +193,7 @@ def sandbox(
             "pass_key": pass_key,
             "webhook_url": webhook_url,
             "webhook_token": webhook_token,
+            "webhook_header": webhook_header,
             "step_delay_seconds": step_delay,
             "default_scenario": scenario,
             "duplicate_events": duplicate_events,

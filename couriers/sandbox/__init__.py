@@ -1,4 +1,4 @@
-"""A runnable GoSend simulator for demos and end-to-end tests (``python -m couriers.sandbox --help``)."""
+"""A runnable GoSend simulator for demos and end-to-end tests (run it with ``gancang sandbox --help``)."""
 
 from __future__ import annotations
 

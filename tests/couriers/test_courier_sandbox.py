@@ -15,7 +15,6 @@ from couriers.base import CourierError, CourierEvent, CourierStatus, DeliveryReq
 from couriers.gosend.client import GoSendAdapter
 from couriers.gosend.settings import GoSendSettings
 from couriers.sandbox import SandboxConfig
-from couriers.sandbox.__main__ import parse_args
 
 FAST = 0.05
 HAPPY = [
@@ -222,23 +221,3 @@ def test_sandbox_quotes_far_destinations_as_unserviceable(start, banyuwangi_requ
     assert quote.serviceable is False
     assert quote.distance_km is not None
     assert quote.distance_km > 40
-
-
-def test_command_line_builds_config():
-    host, port, config = parse_args(
-        [
-            "--port",
-            "9001",
-            "--webhook-url",
-            "http://127.0.0.1:8000/webhooks/gosend",
-            "--scenario",
-            "no_driver",
-            "--shuffle",
-        ]
-    )
-
-    assert (host, port) == ("127.0.0.1", 9001)
-    assert config.webhook_url == "http://127.0.0.1:8000/webhooks/gosend"
-    assert config.default_scenario == "no_driver"
-    assert config.shuffle is True
-    assert config.duplicate_events is False
