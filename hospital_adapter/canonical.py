@@ -17,33 +17,35 @@ class AddressIn(BaseModel):
 
     text: str = ""
     lines: list[str] = Field(default_factory=list)
-    rt: str | None = None
-    rw: str | None = None
-    village_code: str | None = None
-    district_code: str | None = None
-    city_code: str | None = None
-    province_code: str | None = None
+    rt: str | None = Field(default=None, max_length=8)
+    rw: str | None = Field(default=None, max_length=8)
+    village_code: str | None = Field(default=None, max_length=16)
+    district_code: str | None = Field(default=None, max_length=16)
+    city_code: str | None = Field(default=None, max_length=16)
+    province_code: str | None = Field(default=None, max_length=16)
     village: str | None = None
     district: str | None = None
     city: str | None = None
-    postal_code: str | None = None
+    postal_code: str | None = Field(default=None, max_length=8)
 
 
 class PatientIn(BaseModel):
     """Minimum PII: who to hand the medicine to and how to reach them; no NIK, no diagnosis."""
 
-    source_id: str
-    name: str
-    phone: str
+    source_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(max_length=100)
     address: AddressIn
 
 
 class ItemIn(BaseModel):
-    code: str | None = None
-    code_system: str | None = None
+    """Codes are bounded; free text (display, instructions) is kept whole here and shortened on storage."""
+
+    code: str | None = Field(default=None, max_length=64)
+    code_system: str | None = Field(default=None, max_length=200)
     display: str
     quantity: float | None = None
-    unit: str | None = None
+    unit: str | None = Field(default=None, max_length=32)
     instructions: str | None = None
 
 
@@ -58,7 +60,7 @@ class PrescriptionIn(BaseModel):
 
     source: str
     prescription_id: str = Field(min_length=1, max_length=128)
-    identifier_system: str | None = None
+    identifier_system: str | None = Field(default=None, max_length=200)
     status: PrescriptionStatus = "active"
     authored_on: datetime | None = None
     patient: PatientIn

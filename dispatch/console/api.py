@@ -97,7 +97,11 @@ def orders_page(request: Request, session: SessionDep, user: OptionalStaff, stat
 
 @router.post("/orders/{order_id}/release")
 def release(
-    order_id: int, request: Request, session: SessionDep, user: OptionalStaff, csrf: Annotated[str, Form()]
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     if user is None:
         return _to_login()
@@ -105,7 +109,7 @@ def release(
         return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
     if not auth_service.may(user, Role.PHARMACIST):
         return Response("Hanya apoteker yang dapat merilis / only pharmacists may release", status_code=403)
-    order = orders_repository.get_order(session, user.hospital_id, order_id)
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
     if order is None:
         return Response("Pesanan tidak ditemukan / order not found", status_code=404)
     try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
 from couriers.base import CourierEvent, CourierStatus, DeliveryRequest, Place
@@ -160,6 +162,23 @@ def fall_back(session: Session, order: Order, reason: str) -> None:
     enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
 
 
+_INT4_MAX = 2**31 - 1
+
+
+def _storable(field: str, value: Any) -> Any:
+    """A courier's value as the attempt's column can hold it, so one odd field cannot block a status report.
+
+    Text is cut to the column; a link that does not fit is dropped rather than cut into a wrong link, and a
+    price outside the column's range is dropped.
+    """
+    if isinstance(value, int):
+        return value if 0 <= value <= _INT4_MAX else None
+    length = getattr(sa_inspect(BookingAttempt).columns[field].type, "length", None)
+    if not isinstance(value, str) or length is None or len(value) <= length:
+        return value
+    return None if field == "tracking_url" else value[:length].rstrip()
+
+
 @dataclass(frozen=True)
 class EventOutcome:
     applied: bool
@@ -189,7 +208,7 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
     attempt.provider_status = event.provider_status
     attempt.updated_at = utcnow()
     for field in ("driver_name", "driver_phone", "vehicle_plate", "tracking_url", "price_idr"):
-        value = getattr(event, field)
+        value = _storable(field, getattr(event, field))
         if value:
             setattr(attempt, field, value)
     if event.status in ATTEMPT_OUTCOME:

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 from sqlmodel import Session
 
+from dispatch.core.clock import utcnow
 from dispatch.inbox.models import InboxMessage, InboxStatus
+
+FINAL_STATUSES = frozenset({InboxStatus.PROCESSED, InboxStatus.REJECTED, InboxStatus.DUPLICATE})
 
 # Credentials are checked on arrival and never archived.
 _SECRET_HEADER_WORDS = ("auth", "token", "key", "secret", "pass", "cookie")
@@ -43,3 +46,5 @@ def archive(
 def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:
     message.status = status
     message.error = error[:2000] if error else None
+    if status in FINAL_STATUSES:
+        message.processed_at = utcnow()

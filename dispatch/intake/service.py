@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from dispatch.core.db import new_session
 from dispatch.hospitals import service as hospitals_service
 from dispatch.hospitals.models import Hospital
@@ -45,11 +47,27 @@ def intake(
         inbox_service.reject(inbox_id, "missing or invalid API key")
         raise IntakeAuthError("missing or invalid API key")
     try:
-        prescriptions = parse(body)
+        prescriptions = _parse(parse, body)
         return _create_orders(hospital, prescriptions, inbox_id)
     except SourceInputError as exc:
         inbox_service.reject(inbox_id, str(exc), hospital_id=hospital.id)
         raise
+
+
+def _parse(parse: Callable[[bytes], list[PrescriptionIn]], body: bytes) -> list[PrescriptionIn]:
+    """A value a source could read but the canonical model refuses (too long, say) is the sender's error."""
+    try:
+        return parse(body)
+    except ValidationError as exc:
+        issues: list[tuple[str, str, str | None]] = [
+            (
+                "too-long" if error["type"] == "string_too_long" else "value",
+                error["msg"],  # never the input itself: it may be a NIK or a name
+                ".".join(str(part) for part in error["loc"]) or None,
+            )
+            for error in exc.errors()[:20]
+        ]
+        raise SourceInputError(issues) from exc
 
 
 def _create_orders(

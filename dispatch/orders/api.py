@@ -67,8 +67,8 @@ def order_detail(session: Session, order: Order) -> OrderDetail:
     )
 
 
-def load_order(session: Session, user: StaffUser, order_id: int) -> Order:
-    order = repository.get_order(session, user.hospital_id, order_id)
+def load_order(session: Session, user: StaffUser, order_id: int, *, for_update: bool = False) -> Order:
+    order = repository.get_order(session, user.hospital_id, order_id, for_update=for_update)
     if order is None:
         raise Problem(404, "Order not found")
     return order
@@ -95,7 +95,7 @@ def read_order(order_id: int, session: SessionDep, user: CurrentStaff) -> OrderD
 
 @router.post("/{order_id}/release", operation_id="orders-release")
 def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> OrderDetail:
-    order = load_order(session, user, order_id)
+    order = load_order(session, user, order_id, for_update=True)
     try:
         service.release(session, order, user)
     except TransitionRefused as exc:
@@ -106,7 +106,7 @@ def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> Order
 
 @router.post("/{order_id}/cancel", operation_id="orders-cancel")
 def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
-    order = load_order(session, user, order_id)
+    order = load_order(session, user, order_id, for_update=True)
     try:
         service.cancel(session, order, user, body.reason)
     except TransitionRefused as exc:

@@ -28,9 +28,15 @@ def get_order_for_prescription(session: Session, prescription_id: int) -> Order 
     return session.exec(select(Order).where(Order.prescription_id == prescription_id)).first()
 
 
-def get_order(session: Session, hospital_id: int, order_id: int) -> Order | None:
-    """Scoped by hospital: another hospital's order id reads as not found."""
+def get_order(session: Session, hospital_id: int, order_id: int, *, for_update: bool = False) -> Order | None:
+    """Scoped by hospital: another hospital's order id reads as not found.
+
+    ``for_update`` locks the row, so two staff actions at once (a double click) are applied one after the
+    other and the second sees the state the first left.
+    """
     query = select(Order).where(Order.id == order_id, Order.hospital_id == hospital_id)
+    if for_update and is_postgres(session):
+        query = query.with_for_update()
     return session.exec(query).first()
 
 

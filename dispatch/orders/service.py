@@ -35,6 +35,10 @@ SMS_ON_ENTRY: dict[OrderStatus, str] = {
     S.NO_COURIER: "no_courier",
 }
 
+# A long drug name or dosage text must not block a delivery: it is shortened to the column, not refused.
+DISPLAY_MAX = 300
+INSTRUCTIONS_MAX = 500
+
 DISPATCH_TOPIC = "dispatch.book"
 CANCEL_BOOKING_TOPIC = "dispatch.cancel_booking"
 
@@ -158,7 +162,17 @@ def ingest_prescription(
     session.flush()
     assert prescription.id is not None
     for item in prescription_in.items:
-        session.add(PrescriptionItem(prescription_id=prescription.id, **item.model_dump()))
+        session.add(
+            PrescriptionItem(
+                prescription_id=prescription.id,
+                code=item.code,
+                code_system=item.code_system,
+                display=item.display[:DISPLAY_MAX],
+                quantity=item.quantity,
+                unit=item.unit,
+                instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
+            )
+        )
     order = Order(hospital_id=hospital.id, prescription_id=prescription.id, patient_id=patient.id)
     session.add(order)
     session.flush()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,10 @@ from dispatch.outbox.service import enqueue
 
 APPLY_TOPIC = "webhooks.apply"
 
+# Lengths of the inbox columns that hold values taken from the request.
+_SOURCE_MAX = 64
+_DEDUPE_KEY_MAX = 200
+
 
 @dataclass(frozen=True)
 class WebhookResult:
@@ -29,19 +34,34 @@ class WebhookResult:
     detail: str = ""
 
 
-def _authenticated_account(
+def _authenticated_accounts(
     accounts: list[CourierAccount], headers: Mapping[str, str], body: bytes
-) -> tuple[CourierAccount, CourierAdapter] | None:
-    """Which hospital's account this webhook proves it comes from; none when no secret matches."""
+) -> list[tuple[CourierAccount, CourierAdapter]]:
+    """Every account whose secret this webhook proves; several when accounts were given the same token."""
+    matched = []
     for account in accounts:
         adapter = build_adapter(account.courier, account.settings)
         if adapter.verify_webhook(headers, body):
-            return account, adapter
-    return None
+            matched.append((account, adapter))
+    return matched
+
+
+def _hospital_of(accounts: Sequence[CourierAccount]) -> int | None:
+    """The hospital a message belongs to, when the matching accounts agree on one."""
+    hospitals = {account.hospital_id for account in accounts}
+    return hospitals.pop() if len(hospitals) == 1 else None
+
+
+def _dedupe_key(event_id: str) -> str:
+    """The courier's event id; hashed when longer than the column, so a verbose id is still de-duplicated."""
+    if len(event_id) <= _DEDUPE_KEY_MAX:
+        return event_id
+    return "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
 
 
 def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
-    inbox_id = inbox_service.archive_raw(f"courier:{courier}", body, headers)
+    # A path segment of any length must not stop the archiving (the column holds 64 characters).
+    inbox_id = inbox_service.archive_raw(f"courier:{courier}"[:_SOURCE_MAX], body, headers)
     try:
         get_plugin(courier)
     except LookupError:
@@ -49,32 +69,37 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
         return WebhookResult(404, "Unknown courier", f"No courier adapter named {courier!r}.")
     with new_session() as session:
         accounts = list(hospitals_repository.enabled_accounts_for_courier(session, courier))
-    matched = _authenticated_account(accounts, headers, body)
-    if matched is None:
+    matched = _authenticated_accounts(accounts, headers, body)
+    if not matched:
         inbox_service.reject(inbox_id, "authentication failed")
         return WebhookResult(401, "Webhook authentication failed", "Missing or wrong webhook credentials.")
-    account, adapter = matched
+    candidates = [account for account, _adapter in matched]
     try:
-        event = adapter.parse_webhook(headers, body)
+        event = matched[0][1].parse_webhook(headers, body)
     except WebhookPayloadError as exc:
-        inbox_service.reject(inbox_id, f"unparseable: {exc}", hospital_id=account.hospital_id)
+        inbox_service.reject(inbox_id, f"unparseable: {exc}", hospital_id=_hospital_of(candidates))
         return WebhookResult(400, "Malformed webhook", str(exc))
-    return _accept(inbox_id, account, event)
+    return _accept(inbox_id, candidates, event)
 
 
-def _accept(inbox_id: int, account: CourierAccount, event: CourierEvent) -> WebhookResult:
+def _accept(inbox_id: int, candidates: list[CourierAccount], event: CourierEvent) -> WebhookResult:
     with new_session() as session:
-        attempt = dispatching_repository.get_by_provider_id(session, account.courier, event.provider_order_id)
-        if attempt is None or attempt.account_id != account.id:
+        attempt = dispatching_repository.get_by_provider_id(
+            session, candidates[0].courier, event.provider_order_id
+        )
+        # The booking says whose event this is; it must belong to an account the webhook authenticated as.
+        owners = [c for c in candidates if attempt is not None and c.id == attempt.account_id]
+        if not owners:
             session.rollback()
-            inbox_service.reject(inbox_id, "unknown order", hospital_id=account.hospital_id)
+            inbox_service.reject(inbox_id, "unknown order", hospital_id=_hospital_of(candidates))
             return WebhookResult(
                 404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
             )
+        account = owners[0]
         message = session.get(InboxMessage, inbox_id)
         assert message is not None
         message.hospital_id = account.hospital_id
-        message.dedupe_key = event.event_id
+        message.dedupe_key = _dedupe_key(event.event_id)
         inbox_repository.mark(message, InboxStatus.ACCEPTED)
         enqueue(
             session,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching.service import apply_courier_event
 from dispatch.hospitals.models import CourierAccount
@@ -26,4 +25,3 @@ def apply_webhook(ctx: TaskContext) -> None:
         return
     outcome = apply_courier_event(session, attempt, event)
     inbox_repository.mark(message, InboxStatus.PROCESSED, None if outcome.applied else outcome.reason)
-    message.processed_at = utcnow()

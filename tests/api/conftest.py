@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,6 @@ from dispatch.demo_data import PATIENTS, demo_bundle
 from dispatch.hospitals.models import Hospital, HospitalCreate
 
 FHIR_JSON = "application/fhir+json"
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "examples"
 
 SECOND_HOSPITAL = HospitalCreate(
     code="RSUDGTG",
@@ -67,14 +65,12 @@ class FhirPoster:
     api_key: str
 
     def post(
-        self, path: str, body: dict[str, Any] | bytes | str, *, api_key: str | None = ..., **headers: str
-    ) -> httpx.Response:  # type: ignore[assignment]
-        key = self.api_key if api_key is ... else api_key
+        self, path: str, body: dict[str, Any] | bytes | str, *, api_key: str | None = None
+    ) -> httpx.Response:
+        """POST to /fhir/r4/{path} with this hospital's key, or with ``api_key`` when given."""
         content = json.dumps(body).encode() if isinstance(body, dict) else body
-        sent = {"Content-Type": FHIR_JSON, **headers}
-        if key is not None:
-            sent["Authorization"] = f"Bearer {key}"
-        return self.client.post(f"/fhir/r4/{path}", content=content, headers=sent)
+        headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer {api_key or self.api_key}"}
+        return self.client.post(f"/fhir/r4/{path}", content=content, headers=headers)
 
     def bundle(self, body: dict[str, Any] | bytes | str, **kwargs: Any) -> httpx.Response:
         return self.post("Bundle", body, **kwargs)

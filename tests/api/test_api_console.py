@@ -19,7 +19,9 @@ CSRF_REFUSED = "CSRF token tidak valid / invalid CSRF token"
 def console_login(app, username: str) -> TestClient:
     """A browser of its own (own cookie jar), logged in through the form."""
     browser = TestClient(app, follow_redirects=False)
-    response = browser.post("/console/login", data={"username": username, "password": f"{username}-password-123"})
+    response = browser.post(
+        "/console/login", data={"username": username, "password": f"{username}-password-123"}
+    )
     assert response.status_code == 303, response.text
     return browser
 
@@ -146,7 +148,9 @@ def test_a_forged_release_is_refused_and_changes_nothing(client, create_order, p
     assert_untouched(fetch)
 
 
-def test_a_csrf_token_from_another_session_is_refused(client, create_order, pharmacist_token, session, hospital, fetch, staff_maker):
+def test_a_csrf_token_from_another_session_is_refused(
+    client, create_order, pharmacist_token, session, hospital, fetch, staff_maker
+):
     staff_maker(session, hospital, "apoteker2", "pharmacist")
     order_id = create_order("RX-K-5")
     attacker = console_login(client.app, "apoteker2")
@@ -179,7 +183,9 @@ def test_a_viewer_sees_no_release_button_and_a_forced_post_is_refused(
 def test_a_release_without_a_session_goes_to_the_login(client, create_order, pharmacist_token, fetch):
     order_id = create_order("RX-K-7")
 
-    response = client.post(f"/console/orders/{order_id}/release", data={"csrf": "0" * 64}, follow_redirects=False)
+    response = client.post(
+        f"/console/orders/{order_id}/release", data={"csrf": "0" * 64}, follow_redirects=False
+    )
 
     assert (response.status_code, response.headers["location"]) == (303, "/console/login")
     assert_untouched(fetch)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
@@ -324,6 +326,40 @@ class TestRelease:
         assert sorted(m.topic for m in fetch(OutboxMessage)) == ["dispatch.book", "notify.sms"]
         assert len(fetch(TrackingToken)) == 1
         assert len(fetch(OrderEvent, OrderEvent.to_status == "released")) == 1
+
+    def test_two_concurrent_releases_are_one_release_and_one_409(
+        self, client, create_order, pharmacist_token, auth, fetch, monkeypatch
+    ):
+        import dispatch.orders.api as orders_api
+
+        order_id = create_order("RX-R-8")
+        both_loaded = threading.Barrier(2, timeout=3)
+        real_load = orders_api.load_order
+
+        def load_then_wait(*args, **kwargs):
+            order = real_load(*args, **kwargs)
+            # Both requests have read the order before either writes, if the code lets them.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_loaded.wait()
+            return order
+
+        monkeypatch.setattr(orders_api, "load_order", load_then_wait)
+        quiet = TestClient(client.app, raise_server_exceptions=False)
+        statuses: list[int] = []
+
+        def release() -> None:
+            response = quiet.post(f"/api/v1/orders/{order_id}/release", headers=auth(pharmacist_token))
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=release) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+
+        assert sorted(statuses) == [200, 409]
+        assert len(fetch(OrderEvent, OrderEvent.to_status == "released")) == 1
+        assert sorted(m.topic for m in fetch(OutboxMessage)) == ["dispatch.book", "notify.sms"]
 
     @pytest.mark.parametrize("role", ["viewer", "dispatcher"])
     def test_only_pharmacists_may_release(

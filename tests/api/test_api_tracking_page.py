@@ -67,6 +67,8 @@ def test_the_page_shows_the_status_in_bahasa_indonesia_and_nothing_private(clien
         patient.phone,
         "+6281234560101",
         "81234560101",
+        "3456-0101",
+        "34560101",
         "RX-T-1",
         patient.mrn,
     ):
@@ -107,20 +109,33 @@ def test_the_satusehat_patient_page_shows_no_nik_address_drug_or_phone(
     request = example("satusehat/MedicationRequest-ANC-peresepan-obat.json")
     request["subject"] = {"reference": "Patient/100000030009"}
     request["status"] = "active"
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}, {"resource": request}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, {"resource": request}],
+    }
     assert fhir.bundle(bundle).status_code == 201
     [order] = fetch(Order)
 
     page = client.get(release_and_get_path(client, order.id, pharmacist_token, auth)).text
 
     assert '<p class="now">Obat sedang disiapkan</p>' in page
-    for private in (NIK, "Rasuna Said", "Kuningan", "Ferrous", "Eric Smith", "08123456789", "8123456789", "123456788"):
+    for private in (
+        NIK,
+        "Rasuna Said",
+        "Kuningan",
+        "Ferrous",
+        "Eric Smith",
+        "08123456789",
+        "8123456789",
+        "123456788",
+    ):
         assert private not in page, private
 
 
 def _tampered(path: str) -> str:
     token = path.removeprefix("/t/")
-    flipped = ("A" if token[-1] != "A" else "B")
+    flipped = "A" if token[-1] != "A" else "B"
     return f"/t/{token[:-1]}{flipped}"
 
 
@@ -145,7 +160,14 @@ def test_a_wrong_token_is_a_friendly_404_without_order_data(client, tracking_pat
     assert_private_html(response, 404)
     page = response.text
     assert MISSING_ID in page
-    for leaked in ("RSUD Blambangan", "Obat sedang disiapkan", "Siti Aminah", "Kemiren", "Amlodipine", "onerror"):
+    for leaked in (
+        "RSUD Blambangan",
+        "Obat sedang disiapkan",
+        "Siti Aminah",
+        "Kemiren",
+        "Amlodipine",
+        "onerror",
+    ):
         assert leaked not in page, leaked
 
 
