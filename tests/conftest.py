@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,6 +142,12 @@ def make_staff(session: Session, hospital: Hospital, username: str, role: str) -
     _user, token = login(session, username, password)
     session.commit()
     return token
+
+
+@pytest.fixture
+def staff_maker() -> Callable[[Session, Hospital, str, str], str]:
+    """For conftests and tests in sub-folders, which cannot import this module's functions."""
+    return make_staff
 
 
 @pytest.fixture

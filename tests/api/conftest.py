@@ -108,36 +108,17 @@ class OtherHospital:
 
 
 @pytest.fixture
-def other_hospital(session: Session, hospital: Hospital) -> OtherHospital:
+def other_hospital(
+    session: Session, hospital: Hospital, staff_maker: Callable[[Session, Hospital, str, str], str]
+) -> OtherHospital:
     """A second tenant with its own API key and pharmacist (created after the fixture hospital)."""
     from dispatch.hospitals.service import create_api_key, create_hospital
 
     record = create_hospital(session, SECOND_HOSPITAL)
     _key, plaintext = create_api_key(session, record, "genteng-simrs")
     session.commit()
-    token = make_staff(session, record, "apoteker-genteng", "pharmacist")
+    token = staff_maker(session, record, "apoteker-genteng", "pharmacist")
     return OtherHospital(record, plaintext, token)
-
-
-def make_staff(session: Session, hospital: Hospital, username: str, role: str) -> str:
-    """The same as tests/conftest.make_staff (which a sibling conftest cannot import): a user and a token."""
-    from dispatch.auth.models import Role, StaffUserCreate
-    from dispatch.auth.service import create_user, login
-
-    password = f"{username}-password-123"
-    create_user(
-        session,
-        hospital,
-        StaffUserCreate(username=username, full_name=username, role=Role(role), password=password),
-    )
-    _user, token = login(session, username, password)
-    session.commit()
-    return token
-
-
-@pytest.fixture
-def staff_maker() -> Callable[[Session, Hospital, str, str], str]:
-    return make_staff
 
 
 def bearer(token: str) -> dict[str, str]:
