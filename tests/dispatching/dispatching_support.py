@@ -1,8 +1,4 @@
-"""Helpers for the dispatching tests: reading committed state, running outbox handlers, GoSend payloads.
-
-Nothing here imports the Celery app at module level: ``conftest.py`` must first bring the settings in line
-with the test environment (see ``_sync_settings_with_test_environment`` there).
-"""
+"""Helpers for the dispatching tests: reading committed state, running outbox handlers, GoSend payloads."""
 
 from __future__ import annotations
 
@@ -218,11 +214,3 @@ def deliver_once(outbox_id: int | None, *, retries: int = 0) -> None:
         task.run(outbox_id)
     finally:
         task.pop_request()
-
-
-def run_pending(topic: str) -> int:
-    """Run every unprocessed row of a topic, oldest first (what the relay and a worker would do)."""
-    rows = pending_rows(topic)
-    for row in rows:
-        run_outbox(row.id)
-    return len(rows)

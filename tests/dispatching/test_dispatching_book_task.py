@@ -8,14 +8,6 @@ import httpx
 import pytest
 import respx
 from celery.exceptions import Retry
-from sqlmodel import select
-
-from dispatch.demo_data import HOSPITAL, PATIENTS, DemoPatient
-from dispatch.dispatching.models import AttemptStatus
-from dispatch.dispatching.service import PARCEL_DESCRIPTION
-from dispatch.hospitals.models import CourierAccount
-from dispatch.orders.state_machine import OrderStatus
-from dispatch.outbox.models import OutboxMessage
 from dispatching_support import (
     BOOKING_PATH,
     ORDER_NO,
@@ -34,6 +26,14 @@ from dispatching_support import (
     state_changes,
     timeline,
 )
+from sqlmodel import select
+
+from dispatch.demo_data import HOSPITAL, PATIENTS, DemoPatient
+from dispatch.dispatching.models import AttemptStatus
+from dispatch.dispatching.service import PARCEL_DESCRIPTION
+from dispatch.hospitals.models import CourierAccount
+from dispatch.orders.state_machine import OrderStatus
+from dispatch.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.usefixtures("primary_account")
 
