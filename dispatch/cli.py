@@ -115,13 +115,16 @@ def couriers_add(
     hospital: Annotated[str, typer.Option(help="Hospital code")],
     courier: Annotated[str, typer.Option(help="Courier plugin name, e.g. gosend")],
     settings_json: Annotated[str, typer.Option("--settings", help="JSON settings for the courier plugin")],
-    priority: int = 100,
+    priority: Annotated[int, typer.Option(help="Lower is asked first")] = 100,
+    label: Annotated[str, typer.Option(help="Tells two accounts with the same courier apart")] = "default",
 ) -> None:
     from dispatch.hospitals.service import add_courier_account
 
     record = _hospital_or_exit(hospital)
     with new_session() as session:
-        account = add_courier_account(session, record, courier, json.loads(settings_json), priority=priority)
+        account = add_courier_account(
+            session, record, courier, json.loads(settings_json), priority=priority, label=label
+        )
         session.commit()
         console.print(f"Courier account {account.id} ({courier}) added to {hospital}.")
 

@@ -23,7 +23,7 @@ from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.models import Order, Patient
-from dispatch.orders.state_machine import OrderStatus, can_transition
+from dispatch.orders.state_machine import TERMINAL, OrderStatus, can_transition
 from dispatch.outbox.service import enqueue
 
 S = OrderStatus
@@ -51,6 +51,11 @@ GIVE_BACK = {
     CourierStatus.NO_DRIVER: AttemptStatus.NO_DRIVER,
     CourierStatus.CANCELLED: AttemptStatus.CANCELLED,
 }
+
+# Before pick-up a booking can still be cancelled at the courier.
+CANCELLABLE_COURIER_STATUSES = frozenset(
+    {CourierStatus.REQUESTED, CourierStatus.DRIVER_ASSIGNED, CourierStatus.EN_ROUTE_PICKUP}
+)
 
 ATTEMPT_OUTCOME = {
     CourierStatus.DELIVERED: AttemptStatus.DELIVERED,
@@ -185,12 +190,33 @@ class EventOutcome:
     reason: str
 
 
+def _cancel_stray_booking(
+    session: Session, order: Order, attempt: BookingAttempt, event: CourierEvent, summary: str
+) -> EventOutcome:
+    """A courier is still working a booking the order no longer uses: stop it before a second driver rides."""
+    orders_service.add_event(
+        session,
+        order,
+        "alert",
+        f"{summary}: this booking is no longer in charge of the order; asking {attempt.courier} to cancel it",
+        data={"event_id": event.event_id, "attempt_id": attempt.id},
+    )
+    if event.status in CANCELLABLE_COURIER_STATUSES:
+        enqueue(
+            session,
+            orders_service.CANCEL_BOOKING_TOPIC,
+            {"attempt_id": attempt.id},
+            hospital_id=order.hospital_id,
+        )
+    return EventOutcome(False, "stray booking")
+
+
 def apply_courier_event(session: Session, attempt: BookingAttempt, event: CourierEvent) -> EventOutcome:
     """Apply one courier report in event-time order; duplicates and stale reports change nothing."""
     order = orders_repository.get_order_for_update(session, attempt.order_id)
     assert order is not None
     summary = f"{attempt.courier}: {event.provider_status}"
-    if attempt.last_event_at is not None and event.occurred_at <= attempt.last_event_at:
+    if attempt.last_event_at is not None and event.occurred_at < attempt.last_event_at:
         orders_service.add_event(
             session, order, "courier", f"{summary} (stale, ignored)", data={"event_id": event.event_id}
         )
@@ -221,6 +247,8 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         if is_current:
             fall_back(session, order, f"{attempt.courier} gave the job back ({event.provider_status})")
         return EventOutcome(is_current, "given back")
+    if (not is_current or order.status in TERMINAL) and attempt.status in ACTIVE_ATTEMPT:
+        return _cancel_stray_booking(session, order, attempt, event, summary)
     target = COURIER_STATUS_TO_ORDER.get(event.status)
     if not is_current or target is None or target == order.status or not can_transition(order.status, target):
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})

@@ -45,13 +45,21 @@ def authenticate_api_key(session: Session, plaintext: str) -> Hospital | None:
 
 
 def add_courier_account(
-    session: Session, hospital: Hospital, courier: str, settings: dict[str, Any], *, priority: int = 100
+    session: Session,
+    hospital: Hospital,
+    courier: str,
+    settings: dict[str, Any],
+    *,
+    priority: int = 100,
+    label: str = "default",
 ) -> CourierAccount:
     """Validates the settings with the courier's own model now, not at the first booking."""
     assert hospital.id is not None
     plugin = get_plugin(courier)
     plugin.settings_model.model_validate(settings)
-    account = CourierAccount(hospital_id=hospital.id, courier=courier, settings=settings, priority=priority)
+    account = CourierAccount(
+        hospital_id=hospital.id, courier=courier, label=label, settings=settings, priority=priority
+    )
     session.add(account)
     session.flush()
     return account

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
@@ -31,7 +31,9 @@ class InboxMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=200)
     content_type: str = Field(default="", max_length=100)
     headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    body: bytes = Field(
+        sa_column=Column(LargeBinary, nullable=False), description="Exactly the bytes received"
+    )
     status: InboxStatus = Field(
         default=InboxStatus.RECEIVED, sa_type=enum_column_type(InboxStatus), index=True
     )

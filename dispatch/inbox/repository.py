@@ -11,16 +11,24 @@ from dispatch.inbox.models import InboxMessage, InboxStatus
 
 FINAL_STATUSES = frozenset({InboxStatus.PROCESSED, InboxStatus.REJECTED, InboxStatus.DUPLICATE})
 
-# Credentials are checked on arrival and never archived.
-_SECRET_HEADER_WORDS = ("auth", "token", "key", "secret", "pass", "cookie")
+# Only headers known to carry no secret are archived: a courier may put its token in any header it likes,
+# so a deny-list by name would leak whatever it misses. Signatures are kept: they prove, they do not unlock.
+ARCHIVED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "user-agent",
+        "x-forwarded-for",
+        "x-request-id",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
 
 
 def archivable_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name.lower(): value
-        for name, value in headers.items()
-        if not any(word in name.lower() for word in _SECRET_HEADER_WORDS)
-    }
+    return {name.lower(): value for name, value in headers.items() if name.lower() in ARCHIVED_HEADERS}
 
 
 def archive(
@@ -36,7 +44,7 @@ def archive(
         hospital_id=hospital_id,
         content_type=headers.get("content-type", "")[:100],
         headers=archivable_headers(headers),
-        body=body.decode("utf-8", errors="replace"),
+        body=body,
     )
     session.add(message)
     session.flush()

@@ -123,4 +123,4 @@ def _accept(inbox_id: int, candidates: list[CourierAccount], event: CourierEvent
 
 def parse_archived(message: InboxMessage, account: CourierAccount) -> CourierEvent:
     adapter = build_adapter(account.courier, account.settings)
-    return adapter.parse_webhook(message.headers, message.body.encode("utf-8"))
+    return adapter.parse_webhook(message.headers, message.body)

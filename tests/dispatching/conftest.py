@@ -65,12 +65,8 @@ def primary_account(session: Session, hospital: Hospital) -> CourierAccount:
 
 @pytest.fixture
 def backup_account(session: Session, hospital: Hospital, primary_account: CourierAccount) -> CourierAccount:
-    """A second GoSend account (label "backup", priority 20, its own base URL and webhook token).
-
-    Built by hand: ``add_courier_account`` takes no label, and two accounts of one courier collide on the
-    unique (hospital, courier, label="default"). The settings are validated by the plugin the same way.
-    """
-    from couriers.registry import get_plugin
+    """A second GoSend account (label "backup", priority 20, its own base URL and webhook token)."""
+    from dispatch.hospitals.service import add_courier_account
 
     settings = gosend_settings(
         BACKUP_BASE_URL,
@@ -78,12 +74,7 @@ def backup_account(session: Session, hospital: Hospital, primary_account: Courie
         pass_key="pass-key-backup",
         webhook_token=BACKUP_TOKEN,
     )
-    get_plugin("gosend").settings_model.model_validate(settings)
-    assert hospital.id is not None
-    account = CourierAccount(
-        hospital_id=hospital.id, courier="gosend", label="backup", priority=20, settings=settings
-    )
-    session.add(account)
+    account = add_courier_account(session, hospital, "gosend", settings, priority=20, label="backup")
     session.commit()
     return account
 

@@ -145,13 +145,14 @@ def test_the_same_report_applied_twice_changes_nothing_the_second_time(booked_or
     events_before = len(timeline(booked_order))
     sms_before = sms_kinds(booked_order)
 
-    assert apply_directly(allocated) == EventOutcome(False, "stale")
+    # Not older than the last report, so not stale; but the order is already there: recorded, nothing moves.
+    assert apply_directly(allocated) == EventOutcome(False, "no state change")
 
     assert order(booked_order).status == S.COURIER_ASSIGNED
     assert sms_kinds(booked_order) == sms_before
     after = timeline(booked_order)
     assert len(after) == events_before + 1
-    assert after[-1].detail == "gosend: allocated (stale, ignored)"
+    assert after[-1].detail == "gosend: allocated"
 
 
 def test_the_same_apply_message_run_twice_applies_once(client, booked_order):
@@ -327,3 +328,39 @@ def test_over_long_driver_details_do_not_block_the_report(client, booked_order):
     assert attempt.tracking_url is None  # a cut link would be a wrong link
     assert attempt.price_idr is None
     assert load(InboxMessage, inbox_id).status == InboxStatus.PROCESSED
+
+
+def test_reports_in_the_same_millisecond_are_both_applied_in_lifecycle_order(client, booked_order):
+    report(client, gosend_event("allocated", event_date=at(2), event_id="same-ms-1", **driver_fields()))
+    report(client, gosend_event("picked", event_date=at(2), event_id="same-ms-2", **driver_fields()))
+
+    assert order(booked_order).status == S.PICKED_UP
+    assert [change[1] for change in state_changes(booked_order)[-2:]] == ["courier_assigned", "picked_up"]
+
+
+def test_a_same_millisecond_report_can_never_move_the_order_backwards(client, booked_order):
+    report(client, gosend_event("picked", event_date=at(2), event_id="same-ms-1", **driver_fields()))
+    outcome = apply_directly(
+        gosend_event("allocated", event_date=at(2), event_id="same-ms-2", **driver_fields())
+    )
+
+    assert outcome == EventOutcome(False, "no state change")
+    assert order(booked_order).status == S.PICKED_UP
+
+
+def test_a_driver_on_a_cancelled_order_is_told_to_stand_down(client, booked_order, pharmacist_token):
+    client.post(
+        f"/api/v1/orders/{booked_order}/cancel",
+        json={"reason": "Pasien datang sendiri"},
+        headers={"Authorization": f"Bearer {pharmacist_token}"},
+    ).raise_for_status()
+    cancels_before = len(pending_rows("dispatch.cancel_booking"))
+
+    outcome = apply_directly(gosend_event("allocated", event_date=at(3), **driver_fields()))
+
+    assert outcome == EventOutcome(False, "stray booking")
+    assert order(booked_order).status == S.CANCELLED
+    alert = timeline(booked_order)[-1]
+    assert alert.kind == "alert"
+    assert "no longer in charge" in alert.detail
+    assert len(pending_rows("dispatch.cancel_booking")) == cancels_before + 1

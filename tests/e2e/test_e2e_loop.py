@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
 from sqlmodel import Session, col, select
 
 from dispatch.demo import PATIENTS, demo_bundle, running_stack, seed
@@ -24,6 +24,12 @@ from dispatch.outbox.models import OutboxMessage
 pytestmark = pytest.mark.integration
 
 DEMO_TIMEOUT = 300
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run_demo_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("content_type", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
