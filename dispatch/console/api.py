@@ -16,7 +16,7 @@ from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
-from dispatch.orders.api import order_public
+from dispatch.orders.api import order_detail, order_public
 from dispatch.orders.state_machine import OrderStatus, TransitionRefused
 from dispatch.web.templating import templates
 
@@ -93,6 +93,23 @@ def orders_page(request: Request, session: SessionDep, user: OptionalStaff, stat
         "flash": request.query_params.get("flash", ""),
     }
     return templates.TemplateResponse(request, "orders.html", context)
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+def order_page(order_id: int, request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+    """One order: its timeline (alerts included, such as an unknown courier status), bookings, tracking link."""
+    if user is None:
+        return _to_login()
+    order = orders_repository.get_order(session, user.hospital_id, order_id)
+    if order is None:
+        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    context = {
+        "user": user,
+        "order": order_detail(session, order),
+        "csrf": csrf_token(request),
+        "can_release": auth_service.may(user, Role.PHARMACIST),
+    }
+    return templates.TemplateResponse(request, "order.html", context)
 
 
 @router.post("/orders/{order_id}/release")

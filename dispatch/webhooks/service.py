@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from couriers.base import CourierAdapter, CourierEvent, WebhookPayloadError
 from couriers.registry import build_adapter, get_plugin
-from dispatch.core.clock import utcnow
 from dispatch.core.db import new_session
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.hospitals import repository as hospitals_repository
@@ -90,7 +89,19 @@ def _accept(inbox_id: int, candidates: list[CourierAccount], event: CourierEvent
         # The booking says whose event this is; it must belong to an account the webhook authenticated as.
         owners = [c for c in candidates if attempt is not None and c.id == attempt.account_id]
         if not owners:
+            in_flight = dispatching_repository.has_pending_attempt(
+                session, [c.id for c in candidates if c.id]
+            )
             session.rollback()
+            if in_flight:
+                # The courier answered faster than our booking task could commit its order number:
+                # ask it to send again shortly rather than lose the report.
+                inbox_service.reject(
+                    inbox_id, "booking in flight; sender asked to retry", hospital_id=_hospital_of(candidates)
+                )
+                return WebhookResult(
+                    503, "Booking not recorded yet", "Send this event again in a few seconds."
+                )
             inbox_service.reject(inbox_id, "unknown order", hospital_id=_hospital_of(candidates))
             return WebhookResult(
                 404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
@@ -115,7 +126,6 @@ def _accept(inbox_id: int, candidates: list[CourierAccount], event: CourierEvent
             assert message is not None
             message.hospital_id = account.hospital_id
             inbox_repository.mark(message, InboxStatus.DUPLICATE)
-            message.processed_at = utcnow()
             session.commit()
             return WebhookResult(200, "Duplicate event", "Already received; ignored.")
     return WebhookResult(200, "Accepted")

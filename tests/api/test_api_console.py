@@ -214,3 +214,29 @@ def test_logout_ends_the_console_session(client, pharmacist_token, fetch):
     # Even a copy of the old cookie no longer opens the console.
     replay = TestClient(client.app, follow_redirects=False, cookies={"gancang_session": cookie})
     assert replay.get("/console").headers["location"] == "/console/login"
+
+
+def test_the_order_page_shows_the_timeline_with_alerts_and_the_bookings(
+    client, create_order, pharmacist_token, other_hospital, session
+):
+    from dispatch.orders.service import add_event
+
+    order_id = create_order("RX-K-7")
+    order = session.get(Order, order_id)
+    add_event(session, order, "alert", "gosend: teleported: unknown courier status; order unchanged")
+    session.commit()
+    browser = console_login(client.app, "apoteker1")
+
+    page = browser.get(f"/console/orders/{order_id}")
+
+    assert page.status_code == 200
+    assert "Order " + str(order_id) in page.text
+    assert "RX-K-7" in page.text
+    assert '<tr style="background:#fdecea"><td>' in page.text
+    assert "teleported: unknown courier status" in page.text
+    assert release_form_action(order_id) in page.text
+    theirs = create_order("RX-K-8", 2, api_key=other_hospital.api_key)
+    assert browser.get(f"/console/orders/{theirs}").status_code == 404
+    assert (
+        TestClient(client.app, follow_redirects=False).get(f"/console/orders/{order_id}").status_code == 303
+    )

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from webhooks_support import ORDER_NO, WEBHOOK_TOKEN, gosend_settings
 
 from dispatch.core.db import new_session
-from dispatch.dispatching.models import BookingAttempt
+from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.hospitals.models import CourierAccount, Hospital, HospitalCreate
 from dispatch.hospitals.service import add_courier_account, create_hospital
 from dispatch.inbox.models import InboxMessage, InboxStatus
@@ -406,3 +406,22 @@ def test_a_body_with_a_nul_byte_is_archived_and_refused_not_a_server_error(clien
     response = post(client, b'{"booking_id": "GK-11-170563\x00"}', {"Authorization": WEBHOOK_TOKEN})
     assert response.status_code == 400
     assert len(courier_inbox()) == 1
+
+
+def test_a_report_faster_than_our_booking_commit_is_asked_again_not_lost(
+    client, booked_order, session, recorded_event
+):
+    """GoSend may call back before the booking task has stored the order number: 503, retry later."""
+    attempt = session.exec(select(BookingAttempt)).one()
+    attempt.status, attempt.provider_order_id = AttemptStatus.PENDING, None
+    session.commit()
+
+    response = post(client, raw(recorded_event), {"Authorization": WEBHOOK_TOKEN})
+
+    assert_problem(response, 503, "Booking not recorded yet")
+    assert response.headers["retry-after"] == "5"
+    [message] = courier_inbox()
+    assert (message.status, message.error) == (
+        InboxStatus.REJECTED,
+        "booking in flight; sender asked to retry",
+    )
