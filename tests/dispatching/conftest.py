@@ -34,28 +34,6 @@ from dispatch.notify.gateways import ConsoleGateway, RecordedSms
 from dispatch.orders.models import Order, Prescription
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords are not under test here: light argon2 parameters save ~0.3 s per logged-in test."""
-    from argon2 import PasswordHasher
-
-    from dispatch.core import security
-
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def celery() -> Celery:
-    """The app with every outbox handler registered (a worker imports these through ``include``)."""
-    import dispatch.dispatching.tasks
-    import dispatch.notify.tasks
-    import dispatch.outbox.tasks
-    import dispatch.webhooks.tasks  # noqa: F401
-    from dispatch.core.celery_app import celery_app
-
-    return celery_app
-
-
 @pytest.fixture
 def primary_account(session: Session, hospital: Hospital) -> CourierAccount:
     account = add_courier_account(session, hospital, "gosend", gosend_settings(), priority=10)

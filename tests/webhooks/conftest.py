@@ -27,25 +27,6 @@ from dispatch.orders.models import Order
 from dispatch.outbox.models import OutboxMessage
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords are not under test here: light argon2 parameters save ~0.3 s per logged-in test."""
-    from argon2 import PasswordHasher
-
-    from dispatch.core import security
-
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def celery() -> Celery:
-    import dispatch.dispatching.tasks
-    import dispatch.webhooks.tasks  # noqa: F401
-    from dispatch.core.celery_app import celery_app
-
-    return celery_app
-
-
 @pytest.fixture
 def recorded_event() -> dict[str, Any]:
     """gosend_webhook_booking_event_no_driver.json with booking_id / entity_id rewritten to our booking."""
