@@ -234,7 +234,13 @@ def _explain(order: dict[str, Any]) -> str:
     return " → ".join(f"{e['detail']}" for e in last if e["detail"])
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """A terminated demo stops its API, worker and sandbox the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: float = 1.5) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     upgrade_database()
     webhook_token = secrets.token_urlsafe(24)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
