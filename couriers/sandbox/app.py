@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -214,7 +215,9 @@ class SandboxState:
     rules: list[RuleIn] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
-    next_id: int = 170_000
+    # Numbers continue from the clock, as a real courier's never repeat: a restarted sandbox must not hand
+    # out an order number an earlier run already gave to a booking still in our database.
+    next_id: int = field(default_factory=lambda: int(time.time() * 10) % 10**10)
 
     def scenario_for(self, route: _Route) -> ScenarioName:
         # The newest rule wins, so a test can override an earlier one without clearing.

@@ -221,3 +221,15 @@ def test_sandbox_quotes_far_destinations_as_unserviceable(start, banyuwangi_requ
     assert quote.serviceable is False
     assert quote.distance_km is not None
     assert quote.distance_km > 40
+
+
+def test_a_restarted_sandbox_never_repeats_an_order_number():
+    """Our database keeps earlier runs' bookings; a new sandbox must not reuse their GoSend numbers."""
+    import time
+
+    from couriers.sandbox.app import SandboxState
+
+    first = SandboxState(config=SandboxConfig())
+    time.sleep(0.15)
+    restarted = SandboxState(config=SandboxConfig())
+    assert restarted.next_id > first.next_id
