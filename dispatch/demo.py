@@ -245,6 +245,7 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
     webhook_token = secrets.token_urlsafe(24)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     credentials = seed(sandbox_url, webhook_token)
+    earlier_backlog = _unfinished_side_effects()
     run_id = time.strftime("%H%M%S")
     console.print(
         f"Database: {settings.sqlalchemy_url.split('@')[-1]}   Broker: {settings.redis_url or 'embedded (filesystem)'}"
@@ -276,7 +277,7 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
                     break
                 time.sleep(1)
         done = all(OrderStatus(o["status"]) in SETTLED for o in orders)
-        _wait_for_side_effects()
+        _wait_for_side_effects(earlier_backlog)
         _report(orders, port, credentials)
         if until_done:
             return 0 if done else 1
@@ -288,13 +289,19 @@ def run_demo(*, until_done: bool, port: int, sandbox_port: int, step_delay: floa
             return 0
 
 
-def _wait_for_side_effects(timeout: float = 30.0) -> None:
-    """The last SMS are still on their way when the last order settles; let the outbox drain first."""
+def _unfinished_side_effects() -> int:
+    with new_session() as session:
+        return count_unfinished(session)
+
+
+def _wait_for_side_effects(earlier_backlog: int, timeout: float = 30.0) -> None:
+    """The last SMS are still on their way when the last order settles; let this run's outbox drain first.
+
+    ``earlier_backlog`` is what an earlier run left unfinished (a failed message waits for a person), which
+    this run must not wait for.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with new_session() as session:
-            if count_unfinished(session) == 0:
-                return
+    while time.monotonic() < deadline and _unfinished_side_effects() > earlier_backlog:
         time.sleep(0.3)
 
 
