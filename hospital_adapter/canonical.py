@@ -38,21 +38,44 @@ class PatientIn(BaseModel):
     address: AddressIn
 
 
-class ItemIn(BaseModel):
-    """Codes are bounded; free text (display, instructions) is kept whole here and shortened on storage."""
+class ComponentIn(BaseModel):
+    """One ingredient of a compounded (racikan) item: restrictions look at every component."""
 
     code: str | None = Field(default=None, max_length=64)
     code_system: str | None = Field(default=None, max_length=200)
+    local_code: str | None = Field(default=None, max_length=64)
+    display: str
+    drug_class: str | None = Field(default=None, max_length=64)
+
+
+class ItemIn(BaseModel):
+    """Codes are bounded; free text (display, instructions) is kept whole here and shortened on storage.
+
+    ``code``/``code_system`` is the national code when known (KFA, ``http://sys-ids.kemkes.go.id/kfa``);
+    ``local_code`` the hospital's own item code (Khanza ``kode_brng``); ``drug_class`` the hospital's class
+    of the drug as given (e.g. "Narkotika", "Psikotropika", "OOT"), which the restriction rules read.
+    """
+
+    code: str | None = Field(default=None, max_length=64)
+    code_system: str | None = Field(default=None, max_length=200)
+    local_code: str | None = Field(default=None, max_length=64)
     display: str
     quantity: float | None = None
     unit: str | None = Field(default=None, max_length=32)
     instructions: str | None = None
+    dosage_form: str | None = Field(default=None, max_length=64)
+    drug_class: str | None = Field(default=None, max_length=64)
+    components: list[ComponentIn] = Field(default_factory=list)
 
 
 class CoverageIn(BaseModel):
+    """Who pays: eligibility reads ``participant_type`` (the SEP's jnsPeserta, e.g. "PBI (APBN)") and ``plan``."""
+
     payer: str | None = None
     plan: str | None = None
     subscriber_id: str | None = None
+    participant_type: str | None = Field(default=None, max_length=100)
+    sep_number: str | None = Field(default=None, max_length=64)
 
 
 class PrescriptionIn(BaseModel):
@@ -66,6 +89,8 @@ class PrescriptionIn(BaseModel):
     patient: PatientIn
     items: list[ItemIn] = Field(min_length=1)
     coverage: list[CoverageIn] = Field(default_factory=list)
+    poverty_declaration: bool = Field(default=False, description="A local SPM (Surat Pernyataan Miskin) is on file")
+    encounter_id: str | None = Field(default=None, max_length=64)
 
 
 class SourceInputError(ValueError):
