@@ -311,7 +311,9 @@ class TestRmeRawatJalanTransaction:
             ("12345690", "active"),
         ]
         assert {rx.patient.source_id for rx in prescriptions} == {"P00030004"}
-        assert prescriptions[0].items[0].model_dump(exclude={"instructions"}) == {
+        assert prescriptions[0].items[0].model_dump(
+            exclude={"instructions", "components", "dosage_form", "drug_class", "local_code"}
+        ) == {
             "code": "76388-713-25",
             "code_system": "http://hl7.org/fhir/sid/ndc",
             "display": "Myleran 2mg tablet, film coated",
