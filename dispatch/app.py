@@ -27,6 +27,8 @@ from dispatch.core.problems import (
 )
 from dispatch.hospitals.service import validate_enabled_courier_accounts
 from dispatch.intake.api import router as intake_router
+from dispatch.intake.csv_api import router as csv_router
+from dispatch.intake.hl7_api import router as hl7_router
 from dispatch.orders.api import router as orders_router
 from dispatch.tracking.api import router as tracking_router
 from dispatch.webhooks.api import router as webhooks_router

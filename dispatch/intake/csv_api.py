@@ -1,0 +1,7 @@
+"""CSV intake: upload through the API and the console, bad rows reported one by one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["csv"])
