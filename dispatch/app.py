@@ -54,6 +54,8 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     for router in (
         intake_router,
+        hl7_router,
+        csv_router,
         auth_router,
         orders_router,
         webhooks_router,
