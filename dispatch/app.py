@@ -26,6 +26,7 @@ from dispatch.core.problems import (
     problem_response,
 )
 from dispatch.hospitals.service import validate_enabled_courier_accounts
+from dispatch.inbox.api import router as inbox_router
 from dispatch.intake.api import router as intake_router
 from dispatch.intake.csv_api import router as csv_router
 from dispatch.intake.hl7_api import router as hl7_router
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
         csv_router,
         auth_router,
         orders_router,
+        inbox_router,
         webhooks_router,
         tracking_router,
         console_router,

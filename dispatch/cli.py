@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -127,6 +128,48 @@ def couriers_add(
         )
         session.commit()
         console.print(f"Courier account {account.id} ({courier}) added to {hospital}.")
+
+
+@app.command()
+def ingest(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="FHIR JSON, HL7 v2 or CSV files, told apart by content")
+    ],
+) -> None:
+    """Take prescription files as if the hospital had sent them; exits 1 if any file was refused."""
+    from rich.progress import Progress
+
+    from dispatch.intake.service import intake_for_hospital
+    from hospital_adapter.canonical import SourceInputError
+    from hospital_adapter.detect import detect_source
+    from hospital_adapter.registry import get_source
+
+    record = _hospital_or_exit(hospital)
+    refused = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Ingesting", total=len(paths))
+        for path in paths:
+            raw = path.read_bytes()
+            kind = detect_source(raw)
+            try:
+                outcomes = intake_for_hospital(
+                    kind, get_source(kind).parse, raw, {"x-file-name": path.name}, record
+                )
+            except SourceInputError as exc:
+                refused += 1
+                console.print(f"[red]✗ {path} ({kind}): {exc}[/red]", highlight=False, soft_wrap=True)
+            else:
+                created = sum(o.created for o in outcomes)
+                console.print(
+                    f"✓ {path} ({kind}): {len(outcomes)} prescription(s), {created} new order(s)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            progress.advance(task)
+    console.print(f"{len(paths) - refused} file(s) taken, {refused} refused.")
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from dispatch.auth.models import StaffSession, StaffUser
 from dispatch.dispatching.models import BookingAttempt
-from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital
+from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital, HospitalSink, HospitalSource
 from dispatch.inbox.models import InboxMessage
 from dispatch.notify.models import SmsMessage, TrackingToken
 from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
@@ -13,6 +13,8 @@ __all__ = [
     "BookingAttempt",
     "CourierAccount",
     "Hospital",
+    "HospitalSink",
+    "HospitalSource",
     "InboxMessage",
     "Order",
     "OrderEvent",

@@ -14,11 +14,16 @@ from dispatch.auth.api import SESSION_COOKIE, optional_staff
 from dispatch.auth.models import Role, StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
+from dispatch.hospitals.models import Hospital
+from dispatch.inbox import repository as inbox_repository
+from dispatch.inbox.models import InboxStatus
+from dispatch.intake import service as intake_service
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.api import order_detail, order_public
 from dispatch.orders.state_machine import OrderStatus, TransitionRefused
 from dispatch.web.templating import templates
+from hospital_adapter.canonical import SourceInputError
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -131,7 +136,50 @@ def release(
         return Response("Pesanan tidak ditemukan / order not found", status_code=404)
     try:
         orders_service.release(session, order, user)
-    except TransitionRefused:
+    except (TransitionRefused, orders_service.ReleaseRefused):
         return RedirectResponse("/console?flash=refused", status_code=303)
     session.commit()
     return RedirectResponse("/console?flash=released", status_code=303)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+    """The quarantine: inbound messages refused with their reason, each re-runnable after a fix."""
+    if user is None:
+        return _to_login()
+    messages = inbox_repository.list_for_hospital(
+        session, user.hospital_id, status=InboxStatus.REJECTED, limit=200
+    )
+    context = {
+        "user": user,
+        "messages": messages,
+        "csrf": csrf_token(request),
+        "can_reprocess": auth_service.may(user, Role.PHARMACIST),
+        "flash": request.query_params.get("flash", ""),
+    }
+    return templates.TemplateResponse(request, "inbox.html", context)
+
+
+@router.post("/inbox/{inbox_id}/reprocess")
+def reprocess_message(
+    inbox_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    if user is None:
+        return _to_login()
+    if not hmac.compare_digest(csrf, csrf_token(request)):
+        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
+    if not auth_service.may(user, Role.PHARMACIST):
+        return Response("Hanya apoteker / only pharmacists", status_code=403)
+    hospital = session.get(Hospital, user.hospital_id)
+    assert hospital is not None
+    try:
+        intake_service.reprocess(inbox_id, hospital)
+    except LookupError:
+        return Response("Pesan tidak ditemukan / message not found", status_code=404)
+    except (intake_service.NotReprocessable, SourceInputError):
+        return RedirectResponse("/console/inbox?flash=still_refused", status_code=303)
+    return RedirectResponse("/console/inbox?flash=reprocessed", status_code=303)

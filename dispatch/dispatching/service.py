@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from geopy.distance import geodesic
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
 from couriers.base import CourierEvent, CourierStatus, DeliveryRequest, Place
+from couriers.registry import get_plugin
 from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
@@ -23,10 +25,14 @@ from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.models import Order, Patient
+from dispatch.orders.service import COLD_CHAIN
 from dispatch.orders.state_machine import TERMINAL, OrderStatus, can_transition
 from dispatch.outbox.service import enqueue
 
 S = OrderStatus
+
+# How far a cold-chain parcel may ride: about an hour by motorbike on rural roads.
+COLD_CHAIN_MAX_KM = 30.0
 
 # Below this the pin is a guess: a person (staff or the patient) must place it.
 MIN_GEOCODE_CONFIDENCE = 0.5
@@ -93,13 +99,34 @@ def locate(session: Session, order: Order, hospital: Hospital) -> bool:
 
 
 def next_courier_account(session: Session, order: Order) -> CourierAccount | None:
-    """The hospital's preference order, skipping accounts this order has already tried."""
+    """The hospital's preference order, skipping accounts already tried and couriers that cannot take it.
+
+    A cold-chain order (insulin, say) goes only with an instant courier and only as far as it can travel
+    within the time the medicine may stay out of the fridge.
+    """
     assert order.id is not None
     tried = {attempt.account_id for attempt in repository.attempts_for(session, order.id)}
+    distance = route_km(session, order)
+    cold_chain = COLD_CHAIN in order.flags
     for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id):
-        if account.id not in tried:
-            return account
+        capabilities = get_plugin(account.courier).capabilities
+        if account.id in tried or (cold_chain and not capabilities.instant):
+            continue
+        limit = capabilities.max_distance_km
+        if cold_chain:
+            limit = min(limit or COLD_CHAIN_MAX_KM, COLD_CHAIN_MAX_KM)
+        if limit is not None and distance is not None and distance > limit:
+            continue
+        return account
     return None
+
+
+def route_km(session: Session, order: Order) -> float | None:
+    """Straight-line distance from the pharmacy; road distance comes with the address work."""
+    hospital = session.get(Hospital, order.hospital_id)
+    if hospital is None or order.dest_lat is None or order.dest_lon is None:
+        return None
+    return float(geodesic((hospital.lat, hospital.lon), (order.dest_lat, order.dest_lon)).km)
 
 
 def start_attempt(session: Session, order: Order, account: CourierAccount) -> BookingAttempt:
@@ -162,7 +189,9 @@ def fall_back(session: Session, order: Order, reason: str) -> None:
         return
     orders_service.transition(session, order, S.READY, detail=reason)
     if next_courier_account(session, order) is None:
-        orders_service.transition(session, order, S.NO_COURIER, detail="Every enabled courier has been tried")
+        orders_service.transition(
+            session, order, S.NO_COURIER, detail="No enabled courier left that can take this order"
+        )
         return
     enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
 

@@ -43,7 +43,10 @@ def book_order(ctx: TaskContext) -> None:
         account = service.next_courier_account(session, order)
         if account is None:
             orders_service.transition(
-                session, order, S.NO_COURIER, detail="No courier is enabled for this hospital"
+                session,
+                order,
+                S.NO_COURIER,
+                detail="No enabled courier can take this order (distance, cold chain, or none configured)",
             )
             return
         service.start_attempt(session, order, account)

@@ -28,6 +28,12 @@ class Hospital(HospitalBase, table=True):
     __tablename__ = "hospitals"
 
     id: int | None = Field(default=None, primary_key=True)
+    eligibility_policy: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="Overrides of the defaults"
+    )
+    restriction_policy: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="Overrides of the defaults"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -88,6 +94,35 @@ class CourierAccount(SQLModel, table=True):
     courier: str = Field(max_length=32, index=True)
     label: str = Field(default="default", max_length=64)
     priority: int = Field(default=100, description="Lower is tried first")
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class HospitalSource(SQLModel, table=True):
+    """A source a hospital pulls from (Khanza, a FHIR server): its settings and how far it has read."""
+
+    __tablename__ = "hospital_sources"
+    __table_args__ = (UniqueConstraint("hospital_id", "source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
+    source: str = Field(max_length=32)
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    watermark: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class HospitalSink(SQLModel, table=True):
+    """Where a hospital wants delivery outcomes written back: its FHIR server, Khanza, event webhooks."""
+
+    __tablename__ = "hospital_sinks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=32, description="fhir_dispense | khanza_handover | event_webhook")
     enabled: bool = True
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital
+from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital, HospitalSink
 
 
 def get_by_code(session: Session, code: str) -> Hospital | None:
@@ -40,3 +40,8 @@ def enabled_accounts_for_courier(session: Session, courier: str) -> Sequence[Cou
 
 def all_enabled_courier_accounts(session: Session) -> Sequence[CourierAccount]:
     return session.exec(select(CourierAccount).where(col(CourierAccount.enabled).is_(True))).all()
+
+
+def enabled_sinks(session: Session, hospital_id: int) -> Sequence[HospitalSink]:
+    query = select(HospitalSink).where(HospitalSink.hospital_id == hospital_id)
+    return session.exec(query.where(col(HospitalSink.enabled).is_(True)).order_by(col(HospitalSink.id))).all()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
 from dispatch.inbox.models import InboxMessage, InboxStatus
@@ -20,6 +20,7 @@ ARCHIVED_HEADERS = frozenset(
         "user-agent",
         "x-forwarded-for",
         "x-request-id",
+        "x-file-name",
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
@@ -56,3 +57,12 @@ def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -
     message.error = error[:2000] if error else None
     if status in FINAL_STATUSES:
         message.processed_at = utcnow()
+
+
+def list_for_hospital(
+    session: Session, hospital_id: int, *, status: InboxStatus | None, limit: int
+) -> Sequence[InboxMessage]:
+    query = select(InboxMessage).where(InboxMessage.hospital_id == hospital_id)
+    if status is not None:
+        query = query.where(InboxMessage.status == status)
+    return session.exec(query.order_by(col(InboxMessage.id).desc()).limit(limit)).all()

@@ -11,9 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from dispatch.core.http import bearer_token
 from dispatch.intake import service
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
-from hospital_adapter.fhir.parser import parse_medication_request
+from hospital_adapter.fhir.parser import parse_bundle, parse_medication_request
 from hospital_adapter.operation_outcome import informational_outcome, operation_outcome
-from hospital_adapter.registry import get_source
 
 FHIR_JSON = "application/fhir+json"
 
@@ -75,7 +74,7 @@ def _fhir_body(resource_type: str) -> dict[str, object]:
     openapi_extra=_fhir_body("Bundle"),
 )
 async def post_bundle(request: Request) -> JSONResponse:
-    return await _intake(request, get_source("fhir").parse)
+    return await _intake(request, parse_bundle)
 
 
 @router.post(

@@ -13,8 +13,9 @@ from dispatch.hospitals.models import Hospital
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox import service as inbox_service
 from dispatch.inbox.models import InboxMessage, InboxStatus
-from dispatch.orders import service as orders_service
+from dispatch.orders import prescriptions as prescription_intake
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
+from hospital_adapter.registry import HospitalSourceError, get_source
 
 
 class IntakeAuthError(Exception):
@@ -46,9 +47,26 @@ def intake(
     if hospital is None:
         inbox_service.reject(inbox_id, "missing or invalid API key")
         raise IntakeAuthError("missing or invalid API key")
+    return _parse_and_create(hospital, parse, body, inbox_id)
+
+
+def intake_for_hospital(
+    source: str,
+    parse: Callable[[bytes], list[PrescriptionIn]],
+    body: bytes,
+    headers: Mapping[str, str],
+    hospital: Hospital,
+) -> list[IntakeOutcome]:
+    """For channels where the hospital is known by other means (an MLLP port per hospital, the CLI)."""
+    inbox_id = inbox_service.archive_raw(source, body, headers, hospital_id=hospital.id)
+    return _parse_and_create(hospital, parse, body, inbox_id)
+
+
+def _parse_and_create(
+    hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
+) -> list[IntakeOutcome]:
     try:
-        prescriptions = _parse(parse, body)
-        return _create_orders(hospital, prescriptions, inbox_id)
+        return _create_orders(hospital, _parse(parse, body), inbox_id)
     except SourceInputError as exc:
         inbox_service.reject(inbox_id, str(exc), hospital_id=hospital.id)
         raise
@@ -76,7 +94,7 @@ def _create_orders(
     outcomes = []
     with new_session() as session:
         for prescription in prescriptions:
-            order, created = orders_service.ingest_prescription(
+            order, created = prescription_intake.ingest_prescription(
                 session, hospital, prescription, inbox_id=inbox_id
             )
             assert order.id is not None
@@ -87,3 +105,26 @@ def _create_orders(
         inbox_repository.mark(message, InboxStatus.PROCESSED)
         session.commit()
     return outcomes
+
+
+class NotReprocessable(ValueError):
+    pass
+
+
+def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
+    """Run a quarantined message again, after the fix its rejection called for (a hospital setting, code).
+
+    Only messages from intake sources that reached a hospital can be re-run: one refused for a bad API key
+    proves nothing about who sent it.
+    """
+    with new_session() as session:
+        message = session.get(InboxMessage, inbox_id)
+    if message is None or message.hospital_id != hospital.id:
+        raise LookupError(f"no message {inbox_id} for this hospital")
+    if message.status != InboxStatus.REJECTED:
+        raise NotReprocessable(f"message {inbox_id} is {message.status.value}, not rejected")
+    try:
+        source = get_source(message.source)
+    except HospitalSourceError as exc:
+        raise NotReprocessable(f"{message.source} messages cannot be re-run here") from exc
+    return _parse_and_create(hospital, source.parse, message.body, inbox_id)

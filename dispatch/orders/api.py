@@ -32,6 +32,14 @@ class CancelRequest(BaseModel):
     reason: str = Field(default="", max_length=300)
 
 
+class OverrideRequest(BaseModel):
+    justification: str = Field(min_length=10, max_length=500, description="Why this patient is delivered to")
+
+
+class PhoneRequest(BaseModel):
+    phone: str = Field(min_length=4, max_length=40)
+
+
 def order_public(session: Session, order: Order) -> OrderPublic:
     prescription = session.get(Prescription, order.prescription_id)
     patient = session.get(Patient, order.patient_id)
@@ -98,7 +106,7 @@ def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> Order
     order = load_order(session, user, order_id, for_update=True)
     try:
         service.release(session, order, user)
-    except TransitionRefused as exc:
+    except (TransitionRefused, service.ReleaseRefused) as exc:
         raise Problem(409, "Order cannot be released", str(exc)) from exc
     session.commit()
     return order_detail(session, order)
@@ -108,8 +116,33 @@ def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> Order
 def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
     order = load_order(session, user, order_id, for_update=True)
     try:
-        service.cancel(session, order, user, body.reason)
+        service.cancel(session, order, user.username, body.reason or "Cancelled by staff")
     except TransitionRefused as exc:
         raise Problem(409, "Order cannot be cancelled", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)
+
+
+@router.post("/{order_id}/override-eligibility", operation_id="orders-override-eligibility")
+def override_eligibility(
+    order_id: int, body: OverrideRequest, session: SessionDep, user: Pharmacist
+) -> OrderDetail:
+    """Deliver to a patient the eligibility rules turned down; restricted drugs cannot be overridden."""
+    order = load_order(session, user, order_id, for_update=True)
+    try:
+        service.override_eligibility(session, order, user, body.justification)
+    except TransitionRefused as exc:
+        raise Problem(409, "Only an eligibility rejection can be overridden", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)
+
+
+@router.post("/{order_id}/phone", operation_id="orders-set-phone")
+def set_phone(order_id: int, body: PhoneRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
+    order = load_order(session, user, order_id, for_update=True)
+    try:
+        service.set_patient_phone(session, order, body.phone, user.username)
+    except ValueError as exc:
+        raise Problem(422, "Invalid phone", str(exc)) from exc
     session.commit()
     return order_detail(session, order)

@@ -51,6 +51,10 @@ class Prescription(SQLModel, table=True):
     status: str = Field(max_length=32)
     authored_on: datetime | None = Field(default=None, sa_type=UTCDateTime)
     inbox_id: int | None = Field(default=None, foreign_key="inbox_messages.id")
+    content_hash: str = Field(default="", max_length=64, description="Tells an amendment from a repeat")
+    encounter_id: str | None = Field(default=None, max_length=64)
+    poverty_declaration: bool = False
+    coverage: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -65,6 +69,10 @@ class PrescriptionItem(SQLModel, table=True):
     quantity: float | None = None
     unit: str | None = Field(default=None, max_length=32)
     instructions: str | None = Field(default=None, max_length=500)
+    local_code: str | None = Field(default=None, max_length=64)
+    dosage_form: str | None = Field(default=None, max_length=64)
+    drug_class: str | None = Field(default=None, max_length=64)
+    components: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Order(SQLModel, table=True):
@@ -91,6 +99,22 @@ class Order(SQLModel, table=True):
     kecamatan_code: str | None = Field(default=None, max_length=16)
     kecamatan_name: str | None = Field(default=None, max_length=100)
     current_attempt_id: int | None = Field(default=None, description="The booking attempt now in charge")
+    flags: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False),
+        description="What staff must look at or dispatch must honour: invalid_phone, cold_chain",
+    )
+    eligibility: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="The decision and its evidence",
+    )
+    restriction: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="Denied items, cold chain"
+    )
+    rejection_kind: str | None = Field(
+        default=None, max_length=32, description="eligibility | restricted | source"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -24,8 +24,13 @@ def get_prescription(session: Session, hospital_id: int, number: str) -> Prescri
     return session.exec(query).first()
 
 
-def get_order_for_prescription(session: Session, prescription_id: int) -> Order | None:
-    return session.exec(select(Order).where(Order.prescription_id == prescription_id)).first()
+def get_order_for_prescription(
+    session: Session, prescription_id: int, *, for_update: bool = False
+) -> Order | None:
+    query = select(Order).where(Order.prescription_id == prescription_id)
+    if for_update and is_postgres(session):
+        query = query.with_for_update()
+    return session.exec(query).first()
 
 
 def get_order(session: Session, hospital_id: int, order_id: int, *, for_update: bool = False) -> Order | None:

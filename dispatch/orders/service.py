@@ -13,14 +13,12 @@ from sqlmodel import Session
 from dispatch.auth.models import StaffUser
 from dispatch.core.clock import utcnow
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, BookingAttempt
-from dispatch.hospitals.models import Hospital
 from dispatch.notify import service as notify_service
 from dispatch.notify.phones import normalize_id_phone
-from dispatch.orders import repository
-from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
-from dispatch.orders.state_machine import TERMINAL, OrderStatus, check_transition
+from dispatch.orders.models import Order, OrderEvent, Patient
+from dispatch.orders.state_machine import TERMINAL, OrderStatus, TransitionRefused, check_transition
 from dispatch.outbox.service import enqueue
-from hospital_adapter.canonical import PatientIn, PrescriptionIn, SourceInputError
+from dispatch.writeback import service as writeback_service
 
 S = OrderStatus
 
@@ -35,9 +33,9 @@ SMS_ON_ENTRY: dict[OrderStatus, str] = {
     S.NO_COURIER: "no_courier",
 }
 
-# A long drug name or dosage text must not block a delivery: it is shortened to the column, not refused.
-DISPLAY_MAX = 300
-INSTRUCTIONS_MAX = 500
+# Order flags: what staff must look at, or dispatch must honour.
+INVALID_PHONE = "invalid_phone"
+COLD_CHAIN = "cold_chain"
 
 DISPATCH_TOPIC = "dispatch.book"
 CANCEL_BOOKING_TOPIC = "dispatch.cancel_booking"
@@ -103,95 +101,19 @@ def transition(
     if kind is not None:
         assert event.id is not None
         notify_service.queue_sms(session, order, kind, dedupe_key=f"order{order.id}:{kind}:{event.id}")
+    writeback_service.queue_writebacks(session, order, event)
     return event
 
 
-def _upsert_patient(session: Session, hospital: Hospital, data: PatientIn) -> Patient:
-    assert hospital.id is not None
-    phone = normalize_id_phone(data.phone)
-    if phone is None:
-        raise SourceInputError(
-            [("value", f"Patient phone {data.phone!r} is not a valid Indonesian number", None)]
-        )
-    address = data.address
-    fields = {
-        "name": data.name,
-        "phone_e164": phone,
-        "address_text": (address.text or ", ".join(address.lines))[:500],
-        "rt": address.rt,
-        "rw": address.rw,
-        "village_code": address.village_code,
-        "district_code": address.district_code,
-        "city_code": address.city_code,
-        "postal_code": address.postal_code,
-    }
-    patient = repository.get_patient(session, hospital.id, data.source_id)
-    if patient is None:
-        patient = Patient(hospital_id=hospital.id, source_id=data.source_id, name=data.name)
-        session.add(patient)
-    for key, value in fields.items():
-        setattr(patient, key, value)
-    patient.updated_at = utcnow()
-    session.flush()
-    return patient
-
-
-def ingest_prescription(
-    session: Session, hospital: Hospital, prescription_in: PrescriptionIn, *, inbox_id: int | None
-) -> tuple[Order, bool]:
-    """Idempotent on the prescription number: the same prescription twice is one order."""
-    assert hospital.id is not None
-    existing = repository.get_prescription(session, hospital.id, prescription_in.prescription_id)
-    if existing is not None:
-        order = repository.get_order_for_prescription(session, existing.id or 0)
-        assert order is not None
-        return order, False
-    patient = _upsert_patient(session, hospital, prescription_in.patient)
-    assert patient.id is not None
-    prescription = Prescription(
-        hospital_id=hospital.id,
-        patient_id=patient.id,
-        source=prescription_in.source,
-        prescription_number=prescription_in.prescription_id,
-        identifier_system=prescription_in.identifier_system,
-        status=prescription_in.status,
-        authored_on=prescription_in.authored_on,
-        inbox_id=inbox_id,
-    )
-    session.add(prescription)
-    session.flush()
-    assert prescription.id is not None
-    for item in prescription_in.items:
-        session.add(
-            PrescriptionItem(
-                prescription_id=prescription.id,
-                code=item.code,
-                code_system=item.code_system,
-                display=item.display[:DISPLAY_MAX],
-                quantity=item.quantity,
-                unit=item.unit,
-                instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
-            )
-        )
-    order = Order(hospital_id=hospital.id, prescription_id=prescription.id, patient_id=patient.id)
-    session.add(order)
-    session.flush()
-    add_event(
-        session,
-        order,
-        "system",
-        f"Prescription {prescription.prescription_number} received from {prescription.source}",
-    )
-    if prescription_in.status == "active":
-        transition(
-            session, order, S.AWAITING_RELEASE, detail="Waiting for a pharmacist to verify and release"
-        )
-    else:
-        transition(session, order, S.REJECTED, detail=f"Prescription status is {prescription_in.status}")
-    return order, True
+class ReleaseRefused(ValueError):
+    """The order may not leave yet, for a reason staff can fix (e.g. no valid phone for the courier)."""
 
 
 def release(session: Session, order: Order, user: StaffUser) -> None:
+    if INVALID_PHONE in order.flags:
+        raise ReleaseRefused(
+            "Nomor HP pasien tidak valid; perbaiki dulu / the patient's phone is invalid; fix it first"
+        )
     order.released_at = utcnow()
     order.released_by_id = user.id
     notify_service.issue_tracking_token(session, order)
@@ -199,8 +121,45 @@ def release(session: Session, order: Order, user: StaffUser) -> None:
     enqueue(session, DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
 
 
-def cancel(session: Session, order: Order, user: StaffUser, reason: str) -> None:
-    transition(session, order, S.CANCELLED, actor=user.username, detail=reason or "Cancelled by staff")
+def cancel(session: Session, order: Order, actor: str, reason: str) -> None:
+    """Staff or the hospital cancel; a booked courier is told to stand down through the outbox."""
+    transition(session, order, S.CANCELLED, actor=actor, detail=reason or "Cancelled")
     attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
     if attempt is not None and attempt.status in ACTIVE_ATTEMPT:
         enqueue(session, CANCEL_BOOKING_TOPIC, {"attempt_id": attempt.id}, hospital_id=order.hospital_id)
+
+
+def override_eligibility(session: Session, order: Order, user: StaffUser, justification: str) -> None:
+    """A pharmacist may deliver to a patient the rules turned down; why is kept on the order for audit.
+
+    Only eligibility can be overridden: a restricted drug stays at the pharmacy whatever anyone says.
+    """
+    if order.rejection_kind != "eligibility":
+        raise TransitionRefused(order.status, S.AWAITING_RELEASE)
+    transition(
+        session,
+        order,
+        S.AWAITING_RELEASE,
+        actor=user.username,
+        detail=f"Eligibility overridden: {justification}",
+        data={"justification": justification},
+    )
+    order.eligibility = {
+        **order.eligibility,
+        "override": {"by": user.username, "at": utcnow().isoformat(), "justification": justification},
+    }
+    order.rejection_kind = None
+
+
+def set_patient_phone(session: Session, order: Order, raw_phone: str, actor: str) -> str:
+    """Staff correct a phone the hospital sent wrong; the flag goes once the number is valid."""
+    phone = normalize_id_phone(raw_phone)
+    if phone is None:
+        raise ValueError("Nomor HP tidak valid / not a valid Indonesian mobile number")
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    patient.phone_e164 = phone
+    patient.updated_at = utcnow()
+    order.flags = [flag for flag in order.flags if flag != INVALID_PHONE]
+    add_event(session, order, "staff", "Patient phone corrected", actor=actor)
+    return phone

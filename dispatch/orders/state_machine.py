@@ -57,7 +57,8 @@ _FORWARD: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.NO_COURIER: frozenset({S.READY}),
     S.DELIVERED: frozenset(),
     S.RETURNED: frozenset(),
-    S.REJECTED: frozenset(),
+    # A pharmacist's eligibility override, or the hospital's amended prescription, can revive a rejection.
+    S.REJECTED: frozenset({S.AWAITING_RELEASE}),
     S.CANCELLED: frozenset(),
 }
 
@@ -66,7 +67,10 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     for state, targets in _FORWARD.items()
 }
 
-TERMINAL: frozenset[OrderStatus] = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
+# Where an order's story ends; a rejection can still be revived, but nothing happens to it on its own.
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    state for state, targets in TRANSITIONS.items() if not targets
+) | {S.REJECTED}
 
 # States in which a courier holds (or is being asked to hold) the order.
 WITH_COURIER: frozenset[OrderStatus] = frozenset({S.BOOKING, S.COURIER_ASSIGNED, S.PICKED_UP})

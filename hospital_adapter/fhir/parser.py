@@ -716,3 +716,14 @@ def _raise_if(issues: Iterable[Issue]) -> None:
 
 def _reject(code: str, diagnostics: str, expression: str | None) -> NoReturn:
     raise SourceInputError([(code, diagnostics, expression)])
+
+
+def parse_resource(raw: bytes) -> list[PrescriptionIn]:
+    """A Bundle or a lone MedicationRequest, told apart by resourceType: what a file or a re-run holds."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        document = None
+    if isinstance(document, dict) and document.get("resourceType") == "MedicationRequest":
+        return parse_medication_request(raw)
+    return parse_bundle(raw)

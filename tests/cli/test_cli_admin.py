@@ -106,3 +106,47 @@ def test_courier_account_settings_are_validated_by_the_plugin(
     )
     assert (result.exit_code == 0) is accepted
     assert len(session.exec(select(CourierAccount)).all()) == (1 if accepted else 0)
+
+
+def test_ingest_takes_files_by_content_and_exits_1_when_one_is_refused(session: Session, tmp_path) -> None:
+    from dispatch.demo_data import PATIENTS, demo_bundle
+    from dispatch.inbox.models import InboxMessage
+    from dispatch.orders.models import Order
+
+    runner.invoke(app, HOSPITAL_ARGS)
+    good = tmp_path / "resep.txt"  # misnamed on purpose: the content decides
+    good.write_text(json.dumps(demo_bundle(PATIENTS[0], "RX-CLI-1")))
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+
+    result = runner.invoke(app, ["ingest", "--hospital", "RSUDGTG", str(good), str(bad)])
+
+    assert result.exit_code == 1
+    assert f"✓ {good} (fhir): 1 prescription(s), 1 new order(s)" in result.stdout
+    assert f"✗ {bad} (fhir)" in result.stdout
+    assert "1 file(s) taken, 1 refused." in result.stdout
+    assert len(session.exec(select(Order)).all()) == 1
+    archived = session.exec(select(InboxMessage)).all()
+    assert sorted(m.status.value for m in archived) == ["processed", "rejected"]
+    assert {m.headers.get("x-file-name") for m in archived} == {"resep.txt", "broken.json"}
+
+    again = runner.invoke(app, ["ingest", "--hospital", "RSUDGTG", str(good)])
+    assert again.exit_code == 0
+    assert "0 new order(s)" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b'{"resourceType": "Bundle"}', "fhir"),
+        (b"\xef\xbb\xbf  {}", "fhir"),
+        (b"MSH|^~\\&|SIMRS|RSUD|GANCANG|X|20261129||RDE^O11|1|P|2.5\r", "hl7v2"),
+        (b"\x0bMSH|^~\\&|A\r\x1c\r", "hl7v2"),
+        (b"no_resep,no_rm,nama_pasien\n1,2,3\n", "csv"),
+        (b"", "csv"),
+    ],
+)
+def test_files_are_told_apart_by_content(content: bytes, kind: str) -> None:
+    from hospital_adapter.detect import detect_source
+
+    assert detect_source(content) == kind

@@ -30,7 +30,7 @@ ALLOWED: dict[OrderStatus, set[OrderStatus]] = {
     S.NO_COURIER: {S.READY, S.CANCELLED},
     S.DELIVERED: set(),
     S.RETURNED: set(),
-    S.REJECTED: set(),
+    S.REJECTED: {S.AWAITING_RELEASE},
     S.CANCELLED: set(),
 }
 

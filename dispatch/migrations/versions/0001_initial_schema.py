@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 22:01:13.322141
+Create Date: 2026-11-29 22:57:23.752625
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("lon", sa.Float(), nullable=False),
         sa.Column("kabupaten_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("eligibility_policy", sa.JSON(), nullable=False),
+        sa.Column("restriction_policy", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -68,6 +70,37 @@ def upgrade() -> None:
     with op.batch_alter_table("courier_accounts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_courier_accounts_courier"), ["courier"], unique=False)
         batch_op.create_index(batch_op.f("ix_courier_accounts_hospital_id"), ["hospital_id"], unique=False)
+
+    op.create_table(
+        "hospital_sinks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["hospital_id"], ["hospitals.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("hospital_sinks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_hospital_sinks_hospital_id"), ["hospital_id"], unique=False)
+
+    op.create_table(
+        "hospital_sources",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("hospital_id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("watermark", sa.JSON(), nullable=False),
+        sa.Column("last_polled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.ForeignKeyConstraint(["hospital_id"], ["hospitals.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("hospital_id", "source"),
+    )
+    with op.batch_alter_table("hospital_sources", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_hospital_sources_hospital_id"), ["hospital_id"], unique=False)
 
     op.create_table(
         "inbox_messages",
@@ -189,6 +222,10 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("authored_on", sa.DateTime(timezone=True), nullable=True),
         sa.Column("inbox_id", sa.Integer(), nullable=True),
+        sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("encounter_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("poverty_declaration", sa.Boolean(), nullable=False),
+        sa.Column("coverage", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["hospital_id"], ["hospitals.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
@@ -262,6 +299,10 @@ def upgrade() -> None:
         sa.Column("kecamatan_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("kecamatan_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("current_attempt_id", sa.Integer(), nullable=True),
+        sa.Column("flags", sa.JSON(), nullable=False),
+        sa.Column("eligibility", sa.JSON(), nullable=False),
+        sa.Column("restriction", sa.JSON(), nullable=False),
+        sa.Column("rejection_kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["hospital_id"], ["hospitals.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
@@ -294,6 +335,10 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Float(), nullable=True),
         sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("instructions", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("local_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("dosage_form", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("drug_class", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("components", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["prescription_id"], ["prescriptions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -475,6 +520,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_inbox_messages_hospital_id"))
 
     op.drop_table("inbox_messages")
+    with op.batch_alter_table("hospital_sources", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_hospital_sources_hospital_id"))
+
+    op.drop_table("hospital_sources")
+    with op.batch_alter_table("hospital_sinks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_hospital_sinks_hospital_id"))
+
+    op.drop_table("hospital_sinks")
     with op.batch_alter_table("courier_accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_courier_accounts_hospital_id"))
         batch_op.drop_index(batch_op.f("ix_courier_accounts_courier"))

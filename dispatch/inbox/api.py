@@ -1,0 +1,70 @@
+"""Staff view of quarantined inbound messages, and re-running one after the fix it called for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from sqlmodel import SQLModel
+
+from dispatch.auth.api import CurrentStaff, Pharmacist
+from dispatch.core.db import SessionDep
+from dispatch.core.problems import Problem
+from dispatch.hospitals.models import Hospital
+from dispatch.inbox import repository
+from dispatch.inbox.models import InboxStatus
+from dispatch.intake import service as intake_service
+from hospital_adapter.canonical import SourceInputError
+
+router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
+
+
+class InboxMessagePublic(SQLModel):
+    id: int
+    source: str
+    status: InboxStatus
+    error: str | None
+    content_type: str
+    received_at: datetime
+    processed_at: datetime | None
+    size: int
+
+
+class ReprocessResult(SQLModel):
+    inbox_id: int
+    orders: list[dict[str, object]]
+
+
+@router.get("", operation_id="inbox-list")
+def read_inbox(
+    session: SessionDep,
+    user: CurrentStaff,
+    status: InboxStatus | None = InboxStatus.REJECTED,
+    limit: int = Query(default=100, ge=1, le=500),
+) -> list[InboxMessagePublic]:
+    """Defaults to the quarantine: messages refused with their reason."""
+    return [
+        InboxMessagePublic(**message.model_dump(exclude={"body", "headers"}), size=len(message.body))
+        for message in repository.list_for_hospital(session, user.hospital_id, status=status, limit=limit)
+    ]
+
+
+@router.post("/{inbox_id}/reprocess", operation_id="inbox-reprocess")
+def reprocess(inbox_id: int, session: SessionDep, user: Pharmacist) -> ReprocessResult:
+    hospital = session.get(Hospital, user.hospital_id)
+    assert hospital is not None
+    try:
+        outcomes = intake_service.reprocess(inbox_id, hospital)
+    except LookupError as exc:
+        raise Problem(404, "Message not found") from exc
+    except intake_service.NotReprocessable as exc:
+        raise Problem(409, "Message cannot be re-processed", str(exc)) from exc
+    except SourceInputError as exc:
+        raise Problem(422, "Message still refused", str(exc)) from exc
+    return ReprocessResult(
+        inbox_id=inbox_id,
+        orders=[
+            {"prescription": o.prescription_id, "order_id": o.order_id, "created": o.created}
+            for o in outcomes
+        ],
+    )

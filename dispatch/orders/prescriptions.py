@@ -1,0 +1,245 @@
+"""Prescriptions into orders, from any source: first arrival, repeats, amendments and cancellations.
+
+The hospital's rules decide the first state: a restricted drug keeps the whole order at the pharmacy, an
+ineligible patient is rejected (a pharmacist may override), anyone else waits for release. Never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from hospital_adapter.eligibility import EligibilityPolicy, assess_eligibility
+from hospital_adapter.restrictions import RestrictionPolicy, assess_restrictions
+from sqlmodel import Session
+
+from dispatch.core.clock import utcnow
+from dispatch.hospitals.models import Hospital
+from dispatch.notify.phones import normalize_id_phone
+from dispatch.orders import repository
+from dispatch.orders.models import Order, Patient, Prescription, PrescriptionItem
+from dispatch.orders.service import COLD_CHAIN, INVALID_PHONE, add_event, cancel, transition
+from dispatch.orders.state_machine import CANCELLABLE, OrderStatus, can_transition
+from hospital_adapter.canonical import PatientIn, PrescriptionIn
+
+S = OrderStatus
+
+# A long drug name or dosage text must not block a delivery: it is shortened to the column, not refused.
+DISPLAY_MAX = 300
+INSTRUCTIONS_MAX = 500
+
+CANCELLING_STATUSES = frozenset({"cancelled", "stopped", "entered-in-error"})
+
+# Before release the pharmacy has not acted yet, so the hospital's newer version simply replaces the old.
+AMENDABLE = frozenset({S.RECEIVED, S.AWAITING_RELEASE, S.REJECTED})
+
+
+def content_hash(prescription: PrescriptionIn) -> str:
+    """Same hash, same prescription: a repeat is a no-op, a different one is an amendment."""
+    return hashlib.sha256(prescription.model_dump_json(exclude={"source"}).encode()).hexdigest()
+
+
+def ingest_prescription(
+    session: Session, hospital: Hospital, prescription_in: PrescriptionIn, *, inbox_id: int | None
+) -> tuple[Order, bool]:
+    """Returns the order and whether it is new. Idempotent on the hospital's prescription number."""
+    assert hospital.id is not None
+    existing = repository.get_prescription(session, hospital.id, prescription_in.prescription_id)
+    if existing is None:
+        return _create(session, hospital, prescription_in, inbox_id), True
+    assert existing.id is not None
+    order = repository.get_order_for_prescription(session, existing.id, for_update=True)
+    assert order is not None
+    if prescription_in.status in CANCELLING_STATUSES:
+        _cancel_by_hospital(session, order, prescription_in.status)
+    elif existing.content_hash != content_hash(prescription_in):
+        _amend(session, hospital, order, existing, prescription_in, inbox_id)
+    return order, False
+
+
+def cancel_by_hospital(
+    session: Session, hospital: Hospital, prescription_number: str, reason: str
+) -> Order | None:
+    """A source saw the prescription withdrawn (e.g. deleted in Khanza)."""
+    assert hospital.id is not None
+    prescription = repository.get_prescription(session, hospital.id, prescription_number)
+    if prescription is None or prescription.id is None:
+        return None
+    order = repository.get_order_for_prescription(session, prescription.id, for_update=True)
+    if order is not None:
+        _cancel_by_hospital(session, order, reason)
+    return order
+
+
+def _create(
+    session: Session, hospital: Hospital, prescription_in: PrescriptionIn, inbox_id: int | None
+) -> Order:
+    assert hospital.id is not None
+    patient, phone_ok = _upsert_patient(session, hospital, prescription_in.patient)
+    assert patient.id is not None
+    prescription = Prescription(
+        hospital_id=hospital.id,
+        patient_id=patient.id,
+        source=prescription_in.source,
+        prescription_number=prescription_in.prescription_id,
+        status=prescription_in.status,
+        inbox_id=inbox_id,
+    )
+    _fill_prescription(session, prescription, prescription_in)
+    order = Order(hospital_id=hospital.id, prescription_id=prescription.id or 0, patient_id=patient.id)
+    if not phone_ok:
+        order.flags = [INVALID_PHONE]
+    session.add(order)
+    session.flush()
+    add_event(
+        session,
+        order,
+        "system",
+        f"Prescription {prescription.prescription_number} received from {prescription.source}",
+    )
+    if not phone_ok:
+        add_event(
+            session,
+            order,
+            "alert",
+            "Patient phone is not a valid Indonesian mobile number; fix before release",
+        )
+    if prescription_in.status in CANCELLING_STATUSES:
+        transition(
+            session, order, S.CANCELLED, actor="hospital", detail=f"Prescription {prescription_in.status}"
+        )
+        return order
+    target, detail = _assess(order, hospital, prescription_in)
+    transition(session, order, target, detail=detail)
+    return order
+
+
+def _amend(
+    session: Session,
+    hospital: Hospital,
+    order: Order,
+    prescription: Prescription,
+    prescription_in: PrescriptionIn,
+    inbox_id: int | None,
+) -> None:
+    if order.status not in AMENDABLE:
+        add_event(
+            session,
+            order,
+            "alert",
+            f"The hospital amended prescription {prescription.prescription_number} after release; not applied",
+        )
+        return
+    _, phone_ok = _upsert_patient(session, hospital, prescription_in.patient)
+    order.flags = [flag for flag in order.flags if flag not in (INVALID_PHONE, COLD_CHAIN)]
+    if not phone_ok:
+        order.flags = [*order.flags, INVALID_PHONE]
+    for item in repository.items_for(session, prescription.id or 0):
+        session.delete(item)
+    prescription.inbox_id = inbox_id
+    _fill_prescription(session, prescription, prescription_in)
+    target, detail = _assess(order, hospital, prescription_in)
+    if target == order.status:
+        add_event(session, order, "system", f"Prescription amended by the hospital; {detail}")
+    elif can_transition(order.status, target):
+        transition(session, order, target, detail=f"Prescription amended by the hospital; {detail}")
+
+
+def _cancel_by_hospital(session: Session, order: Order, status: str) -> None:
+    if order.status == S.CANCELLED:
+        return
+    if order.status not in CANCELLABLE:
+        add_event(
+            session, order, "alert", f"The hospital cancelled the prescription ({status}) too late to stop it"
+        )
+        return
+    cancel(session, order, "hospital", f"Prescription {status} by the hospital")
+
+
+def _assess(order: Order, hospital: Hospital, prescription_in: PrescriptionIn) -> tuple[OrderStatus, str]:
+    """Restrictions first (they bind whatever the payer), then eligibility; the evidence stays on the order."""
+    if prescription_in.status != "active":
+        order.rejection_kind = "source"
+        return S.REJECTED, f"Prescription status is {prescription_in.status}"
+    restriction = assess_restrictions(
+        prescription_in, RestrictionPolicy.model_validate(hospital.restriction_policy)
+    )
+    order.restriction = _json(restriction)
+    if restriction.cold_chain and COLD_CHAIN not in order.flags:
+        order.flags = [*order.flags, COLD_CHAIN]
+    if not restriction.deliverable:
+        order.rejection_kind = "restricted"
+        return S.REJECTED, restriction.reason
+    eligibility = assess_eligibility(
+        prescription_in, EligibilityPolicy.model_validate(hospital.eligibility_policy)
+    )
+    order.eligibility = _json(eligibility)
+    if not eligibility.eligible:
+        order.rejection_kind = "eligibility"
+        return S.REJECTED, eligibility.reason
+    order.rejection_kind = None
+    return S.AWAITING_RELEASE, "Waiting for a pharmacist to verify and release"
+
+
+def _json(decision: Any) -> dict[str, Any]:
+    if is_dataclass(decision) and not isinstance(decision, type):
+        return asdict(decision)
+    return dict(decision.model_dump(mode="json"))
+
+
+def _fill_prescription(session: Session, prescription: Prescription, prescription_in: PrescriptionIn) -> None:
+    prescription.identifier_system = prescription_in.identifier_system
+    prescription.status = prescription_in.status
+    prescription.authored_on = prescription_in.authored_on
+    prescription.content_hash = content_hash(prescription_in)
+    prescription.encounter_id = prescription_in.encounter_id
+    prescription.poverty_declaration = prescription_in.poverty_declaration
+    prescription.coverage = [coverage.model_dump(mode="json") for coverage in prescription_in.coverage]
+    session.add(prescription)
+    session.flush()
+    assert prescription.id is not None
+    for item in prescription_in.items:
+        session.add(
+            PrescriptionItem(
+                prescription_id=prescription.id,
+                code=item.code,
+                code_system=item.code_system,
+                local_code=item.local_code,
+                display=item.display[:DISPLAY_MAX],
+                quantity=item.quantity,
+                unit=item.unit,
+                instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
+                dosage_form=item.dosage_form,
+                drug_class=item.drug_class,
+                components=[component.model_dump(mode="json") for component in item.components],
+            )
+        )
+
+
+def _upsert_patient(session: Session, hospital: Hospital, data: PatientIn) -> tuple[Patient, bool]:
+    """Returns the patient and whether the phone is usable; a bad phone flags the order, it does not drop it."""
+    assert hospital.id is not None
+    phone = normalize_id_phone(data.phone)
+    address = data.address
+    fields = {
+        "name": data.name,
+        "address_text": (address.text or ", ".join(address.lines))[:500],
+        "rt": address.rt,
+        "rw": address.rw,
+        "village_code": address.village_code,
+        "district_code": address.district_code,
+        "city_code": address.city_code,
+        "postal_code": address.postal_code,
+    }
+    patient = repository.get_patient(session, hospital.id, data.source_id)
+    if patient is None:
+        patient = Patient(hospital_id=hospital.id, source_id=data.source_id, name=data.name)
+        session.add(patient)
+    for key, value in fields.items():
+        setattr(patient, key, value)
+    if phone is not None:
+        patient.phone_e164 = phone
+    patient.updated_at = utcnow()
+    session.flush()
+    return patient, patient.phone_e164 is not None
