@@ -89,7 +89,9 @@ class PrescriptionIn(BaseModel):
     patient: PatientIn
     items: list[ItemIn] = Field(min_length=1)
     coverage: list[CoverageIn] = Field(default_factory=list)
-    poverty_declaration: bool = Field(default=False, description="A local SPM (Surat Pernyataan Miskin) is on file")
+    poverty_declaration: bool = Field(
+        default=False, description="A local SPM (Surat Pernyataan Miskin) is on file"
+    )
     encounter_id: str | None = Field(default=None, max_length=64)
 
 

@@ -101,12 +101,12 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def celery() -> Celery:
     """The app with every task module registered, as a worker imports them through ``include``."""
-    import dispatch.dispatching.tasks
-    import dispatch.notify.tasks
-    import dispatch.outbox.tasks
-    import dispatch.webhooks.tasks  # noqa: F401
-    from dispatch.core.celery_app import celery_app
+    import importlib
 
+    from dispatch.core.celery_app import TASK_MODULES, celery_app
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
     return celery_app
 
 

@@ -18,6 +18,8 @@ TASK_MODULES = [
     "dispatch.dispatching.tasks",
     "dispatch.webhooks.tasks",
     "dispatch.notify.tasks",
+    "dispatch.writeback.tasks",
+    "dispatch.sources.tasks",
 ]
 
 VISIBILITY_TIMEOUT_SECONDS = 600
@@ -58,6 +60,7 @@ celery_app.conf.update(
     timezone="UTC",
     beat_schedule={
         "relay-outbox": {"task": "outbox.relay", "schedule": settings.relay_interval_seconds},
+        "poll-sources": {"task": "sources.poll_due", "schedule": settings.source_poll_seconds},
     },
     beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
 )

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     tracking_token_days: int = 14
     staff_session_hours: int = 12
     relay_interval_seconds: float = 1.0
+    source_poll_seconds: float = 60.0
     relay_redeliver_after_seconds: float = 120.0
     courier_timeout_seconds: float = 10.0
     log_json: bool = False

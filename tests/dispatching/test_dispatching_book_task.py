@@ -189,7 +189,7 @@ def test_courier_refusal_with_errors_array_refuses_the_attempt_and_falls_back(ma
     assert state_changes(order_id)[-3:] == [
         ("ready", "booking", "Booking gosend (attempt 1)"),
         ("booking", "ready", "gosend refused the booking: Destination is outside the service area"),
-        ("ready", "no_courier", "Every enabled courier has been tried"),
+        ("ready", "no_courier", "No enabled courier left that can take this order"),
     ]
     assert sms_kinds(order_id) == ["released", "no_courier"]
     assert pending_rows("dispatch.book") == []
@@ -375,5 +375,9 @@ def test_without_any_enabled_courier_the_order_waits_for_a_person(make_order, bo
 
     assert gosend.calls.call_count == 0
     assert order(order_id).status == OrderStatus.NO_COURIER
-    assert state_changes(order_id)[-1] == ("ready", "no_courier", "No courier is enabled for this hospital")
+    assert state_changes(order_id)[-1] == (
+        "ready",
+        "no_courier",
+        "No enabled courier can take this order (distance, cold chain, or none configured)",
+    )
     assert sms_kinds(order_id) == ["released", "no_courier"]

@@ -196,7 +196,7 @@ def test_no_driver_from_the_only_courier_hands_the_order_to_a_person(client, boo
     assert attempt.status == AttemptStatus.NO_DRIVER
     assert state_changes(booked_order)[-2:] == [
         ("booking", "ready", "gosend gave the job back (no_driver)"),
-        ("ready", "no_courier", "Every enabled courier has been tried"),
+        ("ready", "no_courier", "No enabled courier left that can take this order"),
     ]
     assert pending_rows("dispatch.book") == []
     assert sms_kinds(booked_order) == ["released", "no_courier"]

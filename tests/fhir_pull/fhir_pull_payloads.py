@@ -1,0 +1,85 @@
+"""Payloads for the FHIR pull and Subscription tests, built from the shared SATUSEHAT and FHIR examples."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "examples"
+RX_SYSTEM = "http://sys-ids.kemkes.go.id/prescription/10000004"
+ITEM_SYSTEM = "http://sys-ids.kemkes.go.id/prescription-item/10000004"
+MEDICATION_ID = "aa771fa4-9e13-44fd-9881-e9558d67c9a8"
+
+_cache: dict[str, dict[str, Any]] = {}
+
+
+def load(name: str) -> dict[str, Any]:
+    if name not in _cache:
+        _cache[name] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return copy.deepcopy(_cache[name])
+
+
+def banyuwangi_patient(patient_id: str = "P-BWI-0001") -> dict[str, Any]:
+    """The SATUSEHAT example Patient moved to Banyuwangi (Jawa Timur 35, Kab. Banyuwangi 3510)."""
+    patient = load("satusehat/Patient-100000030009.json")
+    patient["id"] = patient_id
+    patient["identifier"][0]["value"] = f"ihs-{patient_id}"
+    patient["name"] = [{"use": "official", "text": "Siti Rohmah"}]
+    patient["telecom"] = [{"system": "phone", "value": "+6281234567890", "use": "mobile"}]
+    patient["meta"]["lastUpdated"] = "2026-11-29T08:00:00+07:00"
+    patient["address"] = [
+        {
+            "use": "home",
+            "line": ["Jl. Ahmad Yani No. 78, Penganjuran"],
+            "city": "Banyuwangi",
+            "postalCode": "68416",
+            "country": "ID",
+            "extension": [
+                {
+                    "url": "https://fhir.kemkes.go.id/r4/StructureDefinition/AdministrativeCode",
+                    "extension": [
+                        {"url": "province", "valueCode": "35"},
+                        {"url": "city", "valueCode": "3510"},
+                        {"url": "district", "valueCode": "351018"},
+                        {"url": "village", "valueCode": "3510181004"},
+                        {"url": "rt", "valueCode": "3"},
+                        {"url": "rw", "valueCode": "1"},
+                    ],
+                }
+            ],
+        }
+    ]
+    return patient
+
+
+def medication() -> dict[str, Any]:
+    resource = load("satusehat/Medication-ANC-KFA-93006500.json")
+    resource["id"] = MEDICATION_ID
+    return resource
+
+
+def medication_request(
+    rid: str = "mr-1",
+    rx: str = "RX-1",
+    item: str = "1",
+    *,
+    patient_id: str = "P-BWI-0001",
+    updated: str = "2026-11-29T10:00:00+07:00",
+) -> dict[str, Any]:
+    """The SATUSEHAT ANC MedicationRequest, made active, for a Banyuwangi patient."""
+    request = load("satusehat/MedicationRequest-ANC-peresepan-obat.json")
+    request["id"] = rid
+    request["meta"] = {"lastUpdated": updated}
+    request["status"] = "active"
+    request["identifier"] = [
+        {"system": RX_SYSTEM, "use": "official", "value": rx},
+        {"system": ITEM_SYSTEM, "use": "official", "value": f"{rx}-{item}"},
+    ]
+    request["subject"] = {"reference": f"Patient/{patient_id}", "display": "Siti Rohmah"}
+    return request
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode()
