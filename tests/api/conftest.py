@@ -128,3 +128,11 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def auth() -> Callable[[str], dict[str, str]]:
     return bearer
+
+
+@pytest.fixture
+def accept_all_patients(session: Session, hospital: Hospital) -> None:
+    """For tests of intake mechanics with example patients whose payer is not PBI (e.g. "Pegawai Swasta")."""
+    hospital.eligibility_policy = {"accept_all": True}
+    session.add(hospital)
+    session.commit()

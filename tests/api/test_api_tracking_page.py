@@ -101,7 +101,7 @@ def test_the_page_follows_the_order(client, tracking_path, run_sql):
 
 
 def test_the_satusehat_patient_page_shows_no_nik_address_drug_or_phone(
-    client, fhir, fetch, pharmacist_token, auth
+    client, fhir, fetch, pharmacist_token, auth, accept_all_patients
 ):
     from dispatch.orders.models import Order
 

@@ -6,7 +6,7 @@ from importlib.metadata import EntryPoint, EntryPoints
 import pytest
 
 from hospital_adapter import registry
-from hospital_adapter.fhir import SOURCE, parse_bundle
+from hospital_adapter.fhir import SOURCE, parse_resource
 from hospital_adapter.registry import (
     ENTRY_POINT_GROUP,
     HospitalSource,
@@ -17,24 +17,24 @@ from hospital_adapter.registry import (
 
 # Module-level objects the fake entry points below point at.
 NOT_A_SOURCE = object()
-MISNAMED = HospitalSource(name="other", label="Other", media_types=("text/plain",), parse=parse_bundle)
+MISNAMED = HospitalSource(name="other", label="Other", media_types=("text/plain",), parse=parse_resource)
 
 
 def test_fhir_source_is_installed_through_its_entry_point():
     assert get_source("fhir") is SOURCE
     assert SOURCE in all_sources()
-    assert SOURCE.parse is parse_bundle
+    assert SOURCE.parse is parse_resource
     assert SOURCE.media_types == ("application/fhir+json", "application/json")
 
 
 def test_an_unknown_source_names_what_is_installed():
-    with pytest.raises(HospitalSourceError, match=r"no hospital source 'hl7v2'.*installed: .*fhir"):
-        get_source("hl7v2")
+    with pytest.raises(HospitalSourceError, match=r"no hospital source 'dicom'.*installed: csv, fhir, hl7v2"):
+        get_source("dicom")
 
 
 def test_a_source_needs_a_name_and_a_media_type():
     with pytest.raises(ValueError, match="media type"):
-        HospitalSource(name="fhir", label="FHIR", media_types=(), parse=parse_bundle)
+        HospitalSource(name="fhir", label="FHIR", media_types=(), parse=parse_resource)
 
 
 @pytest.fixture
