@@ -173,6 +173,22 @@ def ingest(
 
 
 @app.command()
+def mllp(
+    hospital: Annotated[str, typer.Option(help="Hospital code: the port belongs to this hospital's SIMRS")],
+    host: str = "0.0.0.0",
+    port: int = 2575,
+) -> None:
+    """Listen for HL7 v2 orders over MLLP (one port per hospital; keep it on the hospital LAN or a VPN)."""
+    import asyncio
+
+    from dispatch.intake.mllp_listener import serve as serve_mllp
+
+    _hospital_or_exit(hospital)
+    console.print(f"MLLP listener for {hospital} on {host}:{port}")
+    asyncio.run(serve_mllp(host, port, hospital))
+
+
+@app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the API (uvicorn)."""
     import uvicorn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
@@ -66,3 +67,9 @@ def list_for_hospital(
     if status is not None:
         query = query.where(InboxMessage.status == status)
     return session.exec(query.order_by(col(InboxMessage.id).desc()).limit(limit)).all()
+
+
+def mark_many(session: Session, inbox_ids: list[int], status: InboxStatus) -> None:
+    query = update(InboxMessage).where(col(InboxMessage.id).in_(inbox_ids))
+    processed_at = utcnow() if status in FINAL_STATUSES else None
+    session.execute(query.values(status=status, processed_at=processed_at))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sqlmodel import Session
+
 from dispatch.core.db import new_session
 from dispatch.inbox import repository
 from dispatch.inbox.models import InboxMessage, InboxStatus
@@ -30,3 +32,17 @@ def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> N
             if hospital_id is not None:
                 message.hospital_id = hospital_id
             session.commit()
+
+
+def archive_many(source: str, bodies: list[bytes], *, hospital_id: int | None) -> list[int]:
+    """One commit for a whole batch a poll read, before any of it is parsed."""
+    with new_session() as session:
+        messages = [InboxMessage(source=source, hospital_id=hospital_id, body=body) for body in bodies]
+        session.add_all(messages)
+        session.commit()
+        return [message.id for message in messages if message.id is not None]
+
+
+def mark_processed(session: Session, inbox_ids: list[int]) -> None:
+    """Inside the caller's transaction: the messages are done exactly when their orders exist."""
+    repository.mark_many(session, inbox_ids, InboxStatus.PROCESSED)

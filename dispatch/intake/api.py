@@ -12,6 +12,7 @@ from dispatch.core.http import bearer_token
 from dispatch.intake import service
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
 from hospital_adapter.fhir.parser import parse_bundle, parse_medication_request
+from hospital_adapter.fhir.subscription import parse_notification
 from hospital_adapter.operation_outcome import informational_outcome, operation_outcome
 
 FHIR_JSON = "application/fhir+json"
@@ -36,6 +37,10 @@ async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn
         return _fhir_response(401, outcome, {"WWW-Authenticate": "Bearer"})
     except SourceInputError as exc:
         return _fhir_response(exc.http_status, operation_outcome(exc.issues))
+    if not outcomes:
+        return _fhir_response(
+            200, informational_outcome("Notification received; the next pull fetches what changed")
+        )
     lines = [
         f"Prescription {o.prescription_id}: order {o.order_id} {'created' if o.created else 'already received'}"
         for o in outcomes
@@ -85,3 +90,25 @@ async def post_bundle(request: Request) -> JSONResponse:
 )
 async def post_medication_request(request: Request) -> JSONResponse:
     return await _intake(request, parse_medication_request)
+
+
+@router.post(
+    "/notify",
+    operation_id="fhir-subscription-notification",
+    responses=OUTCOME_RESPONSES,
+    openapi_extra={
+        "requestBody": {"required": False, "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+    },
+)
+async def subscription_notification(request: Request) -> JSONResponse:
+    """R4 rest-hook endpoint: give the Subscription ``channel.header`` = ``Authorization: Bearer <API key>``.
+
+    A notification with the resources is taken like a Bundle; an empty ping is acknowledged, and the
+    hospital's FHIR pull source (if set up) fetches the changes on its next scheduled poll.
+    """
+    content_type = request.headers.get("content-type", "")
+
+    def parse(raw: bytes) -> list[PrescriptionIn]:
+        return parse_notification(raw, content_type).prescriptions
+
+    return await _intake(request, parse)

@@ -62,6 +62,13 @@ def intake_for_hospital(
     return _parse_and_create(hospital, parse, body, inbox_id)
 
 
+def create_from_archive(
+    hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
+) -> list[IntakeOutcome]:
+    """For a message already archived (a poll archives its batch first): parse it and create its orders."""
+    return _parse_and_create(hospital, parse, body, inbox_id)
+
+
 def _parse_and_create(
     hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
 ) -> list[IntakeOutcome]:

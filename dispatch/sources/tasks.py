@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from dispatch.core.celery_app import celery_app
@@ -10,14 +11,41 @@ from dispatch.core.db import is_postgres, new_session
 from dispatch.core.logging import log
 from dispatch.hospitals.models import Hospital, HospitalSource
 from dispatch.inbox import service as inbox_service
-from dispatch.intake.service import intake_for_hospital
+from dispatch.intake import service as intake_service
 from dispatch.orders import prescriptions as prescription_intake
 from dispatch.sources.pullers import PULLERS, PullFailed
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
 
+# Prescriptions taken per transaction: one commit for many, since a poll can bring thousands at once.
+CHUNK = 500
+
 
 def _canonical(raw: bytes) -> list[PrescriptionIn]:
     return [PrescriptionIn.model_validate_json(raw)]
+
+
+def _take_chunk(source: str, hospital: Hospital, prescriptions: list[PrescriptionIn]) -> int:
+    """Archive the chunk, then take it in one transaction; if anything in it fails, take it one by one,
+    so a single bad prescription is quarantined with its reason and the rest still go through."""
+    raws = [prescription.model_dump_json().encode() for prescription in prescriptions]
+    inbox_ids = inbox_service.archive_many(source, raws, hospital_id=hospital.id)
+    try:
+        with new_session() as session:
+            for inbox_id, prescription in zip(inbox_ids, prescriptions, strict=True):
+                prescription_intake.ingest_prescription(session, hospital, prescription, inbox_id=inbox_id)
+            inbox_service.mark_processed(session, inbox_ids)
+            session.commit()
+        return len(prescriptions)
+    except (SourceInputError, ValueError, SQLAlchemyError):
+        log.warning("sources.chunk_retried_one_by_one", source=source, size=len(prescriptions))
+    taken = 0
+    for inbox_id, raw in zip(inbox_ids, raws, strict=True):
+        try:
+            intake_service.create_from_archive(hospital, _canonical, raw, inbox_id)
+            taken += 1
+        except SourceInputError:
+            continue  # quarantined with its reason
+    return taken
 
 
 @celery_app.task(name="sources.poll_due", ignore_result=True, acks_late=False)
@@ -49,17 +77,10 @@ def poll_source(source_id: int) -> int:
             session.commit()
             log.warning("sources.poll_failed", source_id=source_id, error=str(exc))
             return 0
-        taken = 0
-        for prescription in batch.prescriptions:
-            # What the source read, as canonical JSON: the archive the poll's rows leave behind.
-            raw = prescription.model_dump_json().encode()
-            try:
-                intake_for_hospital(
-                    source.source, _canonical, raw, {"content-type": "application/json"}, hospital
-                )
-                taken += 1
-            except SourceInputError:
-                continue  # archived and quarantined with its reason by the intake
+        taken = sum(
+            _take_chunk(source.source, hospital, batch.prescriptions[start : start + CHUNK])
+            for start in range(0, len(batch.prescriptions), CHUNK)
+        )
         for reference, message in batch.errors:
             inbox_id = inbox_service.archive_raw(
                 source.source, reference.encode(), {}, hospital_id=hospital.id

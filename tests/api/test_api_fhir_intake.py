@@ -315,7 +315,11 @@ class TestSingleMedicationRequest:
             f"Prescription 12345689: order {order.id} created"
         )
         # The HL7 example prescribes oxycodone, a narcotic: taken, but it stays at the pharmacy.
-        assert (order.status, order.rejection_kind, order.hospital_id) == ("rejected", "restricted", hospital.id)
+        assert (order.status, order.rejection_kind, order.hospital_id) == (
+            "rejected",
+            "restricted",
+            hospital.id,
+        )
         assert order.restriction["denied_items"][0]["category"] == "narcotic"
         [patient] = fetch(Patient)
         assert (patient.source_id, patient.name, patient.phone_e164) == (
@@ -591,3 +595,21 @@ def test_values_longer_than_their_column_are_answered_in_fhir(
     message = only_inbox_message(fetch)
     assert message.status == inbox_status
     assert message.processed_at is not None
+
+
+class TestSubscriptionNotification:
+    def test_a_notification_with_the_resources_is_taken_like_a_bundle(self, fhir, fetch):
+        response = fhir.post("notify", demo_bundle(PATIENTS[0], "RX-SUB-1"))
+        assert response.status_code == 201
+        [order] = fetch(Order)
+        assert order.status == "awaiting_release"
+
+    def test_an_empty_ping_is_acknowledged_and_archived(self, fhir, fetch):
+        response = fhir.post("notify", b"")
+        assert outcome(response, 200)["issue"][0]["diagnostics"].startswith("Notification received")
+        assert fetch(Order) == []
+        [message] = fetch(InboxMessage)
+        assert message.status == "processed"
+
+    def test_a_wrong_key_is_refused(self, fhir, fetch):
+        assert fhir.post("notify", b"", api_key="gk_wrong").status_code == 401
