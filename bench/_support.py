@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
-BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gancang_bench")
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gancang_bench"
+)
 
 
 def fresh_database() -> None:

@@ -18,7 +18,6 @@ import sys
 import time
 
 import httpx
-
 from _support import fresh_database, seed_hospital, wait_for
 
 

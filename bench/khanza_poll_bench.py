@@ -13,11 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-
 from _support import fresh_database, seed_hospital
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "khanza"))
-import khanza_seed  # noqa: E402
+import khanza_seed
 
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306/"
 KHANZA_DB = "gancang_khanza_bench"
@@ -48,7 +47,9 @@ def main() -> None:
         hospital = session.get(Hospital, hospital_id)
         assert hospital is not None
         hospital.eligibility_policy = {"accept_all": True}
-        source = HospitalSource(hospital_id=hospital_id, source="khanza", settings={"dsn": dsn, "start_date": "2026-11-01"})
+        source = HospitalSource(
+            hospital_id=hospital_id, source="khanza", settings={"dsn": dsn, "start_date": "2026-11-01"}
+        )
         session.add(source)
         session.commit()
         source_id = source.id
@@ -57,7 +58,9 @@ def main() -> None:
     taken = poll_source.apply(args=[source_id]).result
     elapsed = time.perf_counter() - started
     khanza_seed.drop_database(admin, KHANZA_DB)
-    print(f"One Khanza poll: {taken} of {args.prescriptions} prescriptions in {elapsed:.1f} s = {taken / elapsed:.0f} per second")
+    print(
+        f"One Khanza poll: {taken} of {args.prescriptions} prescriptions in {elapsed:.1f} s = {taken / elapsed:.0f} per second"
+    )
 
 
 if __name__ == "__main__":
