@@ -18,12 +18,19 @@ hospitals_app = typer.Typer(help="Hospitals (tenants).", no_args_is_help=True)
 apikeys_app = typer.Typer(help="Per-hospital API keys for hospital systems.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 couriers_app = typer.Typer(help="Courier accounts per hospital.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources a hospital is polled from (khanza, fhir_pull).", no_args_is_help=True)
+sinks_app = typer.Typer(
+    help="Where outcomes are written back (fhir_dispense, khanza_handover, event_webhook).",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 for sub, name in (
     (hospitals_app, "hospitals"),
     (apikeys_app, "apikeys"),
     (users_app, "users"),
     (couriers_app, "couriers"),
+    (sources_app, "sources"),
+    (sinks_app, "sinks"),
     (db_app, "db"),
 ):
     app.add_typer(sub, name=name)
@@ -128,6 +135,90 @@ def couriers_add(
         )
         session.commit()
         console.print(f"Courier account {account.id} ({courier}) added to {hospital}.")
+
+
+@hospitals_app.command("set-policy")
+def hospitals_set_policy(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    eligibility: Annotated[str | None, typer.Option(help="JSON: who may receive deliveries")] = None,
+    restrictions: Annotated[str | None, typer.Option(help="JSON: what may not travel by courier")] = None,
+    eligible_ids_file: Annotated[
+        Path | None, typer.Option(help="A list of eligible patient numbers (MRN), one per line")
+    ] = None,
+) -> None:
+    """Set the hospital's rules; each is checked by its model before it is stored."""
+    from dispatch.hospitals.models import Hospital
+    from hospital_adapter.eligibility import EligibilityPolicy
+    from hospital_adapter.restrictions import RestrictionPolicy
+
+    record = _hospital_or_exit(hospital)
+    with new_session() as session:
+        stored = session.get(Hospital, record.id)
+        assert stored is not None
+        policy = dict(stored.eligibility_policy)
+        if eligibility is not None:
+            policy = json.loads(eligibility)
+        if eligible_ids_file is not None:
+            ids = [line.strip() for line in eligible_ids_file.read_text().splitlines() if line.strip()]
+            policy["eligible_patient_ids"] = ids
+        EligibilityPolicy.model_validate(policy)
+        stored.eligibility_policy = policy
+        if restrictions is not None:
+            RestrictionPolicy.model_validate(json.loads(restrictions))
+            stored.restriction_policy = json.loads(restrictions)
+        session.commit()
+    console.print(f"Policies of {hospital} updated.")
+
+
+@sources_app.command("add")
+def sources_add(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    source: Annotated[str, typer.Option(help="khanza or fhir_pull")],
+    settings_json: Annotated[str, typer.Option("--settings", help="JSON settings for the source")],
+) -> None:
+    from dispatch.hospitals.models import HospitalSource
+    from dispatch.sources.pullers import PULLERS, validate_settings
+
+    if source not in PULLERS:
+        console.print(f"[red]Unknown source {source}; known: {', '.join(sorted(PULLERS))}[/red]")
+        raise typer.Exit(1)
+    source_settings = json.loads(settings_json)
+    try:
+        validate_settings(source, source_settings)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    record = _hospital_or_exit(hospital)
+    assert record.id is not None
+    with new_session() as session:
+        session.add(HospitalSource(hospital_id=record.id, source=source, settings=source_settings))
+        session.commit()
+    console.print(
+        f"{source} source added to {hospital}; beat polls it every {settings.source_poll_seconds:.0f} s."
+    )
+
+
+@sinks_app.command("add")
+def sinks_add(
+    hospital: Annotated[str, typer.Option(help="Hospital code")],
+    kind: Annotated[str, typer.Option(help="fhir_dispense, khanza_handover or event_webhook")],
+    settings_json: Annotated[str, typer.Option("--settings", help="JSON settings for the sink")],
+) -> None:
+    from dispatch.hospitals.models import HospitalSink
+    from dispatch.writeback.service import validate_sink_settings
+
+    sink_settings = json.loads(settings_json)
+    try:
+        validate_sink_settings(kind, sink_settings)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    record = _hospital_or_exit(hospital)
+    assert record.id is not None
+    with new_session() as session:
+        session.add(HospitalSink(hospital_id=record.id, kind=kind, settings=sink_settings))
+        session.commit()
+    console.print(f"{kind} write-back added to {hospital}.")
 
 
 @app.command()

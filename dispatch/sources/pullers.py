@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from hospital_adapter.canonical import PrescriptionIn
 from hospital_adapter.fhir.pull import FhirPuller, FhirPullSettings, PullError
 from hospital_adapter.khanza.reader import KhanzaSettings, Watermark, read_changes
@@ -58,3 +60,14 @@ PULLERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], PullBatch]] 
     "khanza": pull_khanza,
     "fhir_pull": pull_fhir,
 }
+
+
+SETTINGS_MODELS: dict[str, type[BaseModel]] = {"khanza": KhanzaSettings, "fhir_pull": FhirPullSettings}
+
+
+def validate_settings(source: str, settings: Mapping[str, Any]) -> None:
+    """Refuse bad settings when they are entered, not at 3 a.m. when the poll first runs."""
+    try:
+        SETTINGS_MODELS[source].model_validate(settings)
+    except ValidationError as exc:
+        raise ValueError(f"invalid settings for source {source!r}: {exc.error_count()} error(s)") from exc

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.orders.models import Order, OrderEvent
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.service import enqueue
+from hospital_adapter.sinks.event_webhooks import EventWebhookSettings
+from hospital_adapter.sinks.fhir_server import FhirServerSettings
 
 S = OrderStatus
 
@@ -35,3 +41,25 @@ def queue_writebacks(session: Session, order: Order, event: OrderEvent) -> None:
                 {"order_id": order.id, "sink_id": sink.id, "event_id": event.id, "status": status.value},
                 hospital_id=order.hospital_id,
             )
+
+
+def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> None:
+    """Each sink's settings are checked by its own model when a hospital adds it."""
+    try:
+        if kind == "fhir_dispense":
+            FhirServerSettings.model_validate(settings.get("fhir", {}))
+            if not settings.get("organization_id"):
+                raise ValueError(
+                    "fhir_dispense needs organization_id (the hospital's SATUSEHAT organisation)"
+                )
+        elif kind == "event_webhook":
+            EventWebhookSettings.model_validate(settings)
+        elif kind == "khanza_handover":
+            if not str(settings.get("dsn", "")).startswith("mysql"):
+                raise ValueError("khanza_handover needs dsn: a write-capable mysql+pymysql:// URL")
+        else:
+            raise ValueError(
+                f"unknown sink kind {kind!r}; known: event_webhook, fhir_dispense, khanza_handover"
+            )
+    except ValidationError as exc:
+        raise ValueError(f"invalid settings for sink {kind!r}: {exc.error_count()} error(s)") from exc

@@ -150,3 +150,73 @@ def test_files_are_told_apart_by_content(content: bytes, kind: str) -> None:
     from hospital_adapter.detect import detect_source
 
     assert detect_source(content) == kind
+
+
+def test_sources_sinks_and_policies_are_checked_before_they_are_stored(session: Session, tmp_path) -> None:
+    from dispatch.hospitals.models import HospitalSink, HospitalSource
+
+    runner.invoke(app, HOSPITAL_ARGS)
+    khanza = {"dsn": "mysql+pymysql://gancang_ro:rahasia@10.0.0.5/sik"}
+    ok = runner.invoke(
+        app,
+        ["sources", "add", "--hospital", "RSUDGTG", "--source", "khanza", "--settings", json.dumps(khanza)],
+    )
+    assert ok.exit_code == 0, ok.stdout
+    bad = runner.invoke(
+        app, ["sources", "add", "--hospital", "RSUDGTG", "--source", "khanza", "--settings", "{}"]
+    )
+    assert bad.exit_code == 1
+    unknown = runner.invoke(
+        app, ["sources", "add", "--hospital", "RSUDGTG", "--source", "simrs-x", "--settings", "{}"]
+    )
+    assert unknown.exit_code == 1
+    assert [s.source for s in session.exec(select(HospitalSource)).all()] == ["khanza"]
+
+    hook = {"url": "https://simrs.rsud.example/events", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    assert (
+        runner.invoke(
+            app,
+            [
+                "sinks",
+                "add",
+                "--hospital",
+                "RSUDGTG",
+                "--kind",
+                "event_webhook",
+                "--settings",
+                json.dumps(hook),
+            ],
+        ).exit_code
+        == 0
+    )
+    no_org = {"fhir": {"base_url": "https://fhir.example/fhir"}}
+    refused = runner.invoke(
+        app,
+        [
+            "sinks",
+            "add",
+            "--hospital",
+            "RSUDGTG",
+            "--kind",
+            "fhir_dispense",
+            "--settings",
+            json.dumps(no_org),
+        ],
+    )
+    assert refused.exit_code == 1
+    assert "organization_id" in refused.stdout
+    assert [s.kind for s in session.exec(select(HospitalSink)).all()] == ["event_webhook"]
+
+    ids = tmp_path / "spm.txt"
+    ids.write_text("RM-0001\nRM-0002\n\n")
+    result = runner.invoke(
+        app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--eligible-ids-file", str(ids)]
+    )
+    assert result.exit_code == 0
+    hospital = session.exec(select(Hospital).where(Hospital.code == "RSUDGTG")).one()
+    session.refresh(hospital)
+    assert hospital.eligibility_policy == {"eligible_patient_ids": ["RM-0001", "RM-0002"]}
+    bad_policy = runner.invoke(
+        app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--eligibility", '{"accept_all": "maybe"}']
+    )
+    assert bad_policy.exit_code != 0
