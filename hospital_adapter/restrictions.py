@@ -300,7 +300,8 @@ DEFAULT_INSULIN_TERMS: frozenset[str] = frozenset(
     }
 )
 DEFAULT_VACCINE_TERMS: frozenset[str] = frozenset({"vaksin", "vaccine", "vaccin", "vaksinasi", "imunisasi"})
-DEFAULT_COLD_CHAIN_TERMS: frozenset[str] = frozenset(
+# Biologics and hormones that are both refrigerated and given only by injection.
+_REFRIGERATED_INJECTABLES: frozenset[str] = frozenset(
     {
         "imunoglobulin",
         "immunoglobulin",
@@ -319,36 +320,16 @@ DEFAULT_COLD_CHAIN_TERMS: frozenset[str] = frozenset(
         "trastuzumab",
         "liraglutide",
         "dulaglutide",
-        "semaglutide",
         "exenatide",
         "oksitosin",
         "oxytocin",
     }
 )
+DEFAULT_COLD_CHAIN_TERMS: frozenset[str] = _REFRIGERATED_INJECTABLES | {"semaglutide"}
 # Substances sold in Indonesia only as injections, so a line naming them is an injection even when the
 # hospital sends no dosage form (semaglutide is left out: it also exists as a tablet).
-DEFAULT_INJECTION_ONLY_TERMS: frozenset[str] = frozenset(
+DEFAULT_INJECTION_ONLY_TERMS: frozenset[str] = _REFRIGERATED_INJECTABLES | frozenset(
     {
-        "imunoglobulin",
-        "immunoglobulin",
-        "immunoglobin",
-        "eritropoietin",
-        "erythropoietin",
-        "epoetin",
-        "filgrastim",
-        "pegfilgrastim",
-        "interferon",
-        "peginterferon",
-        "adalimumab",
-        "etanercept",
-        "infliximab",
-        "rituximab",
-        "trastuzumab",
-        "liraglutide",
-        "dulaglutide",
-        "exenatide",
-        "oksitosin",
-        "oxytocin",
         "enoxaparin",
         "fondaparinux",
         "ceftriaxone",

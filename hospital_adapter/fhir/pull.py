@@ -39,8 +39,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
 from hospital_adapter.fhir.parser import parse_bundle
+from hospital_adapter.oauth import ClientCredentialsToken
 
-TOKEN_MARGIN_SECONDS = 60.0
 MAX_ERROR_TEXT = 300
 RETRYABLE_STATUSES = frozenset({408, 429})
 PRESCRIPTION_SYSTEM_PREFIX = "sys-ids.kemkes.go.id/prescription/"
@@ -103,12 +103,6 @@ class PullResult:
 
 
 @dataclass
-class _Token:
-    value: str
-    expires_at: float
-
-
-@dataclass
 class _Match:
     """One MedicationRequest from the search, with the fullUrl the server gave it."""
 
@@ -129,8 +123,16 @@ class FhirPuller:
     ) -> None:
         self.settings = settings
         self._transport = transport
-        self._clock = clock
-        self._token: _Token | None = None
+        self._oauth = (
+            ClientCredentialsToken(
+                settings.oauth_url,
+                settings.client_id or "",
+                settings.client_secret.get_secret_value() if settings.client_secret else "",
+                clock=clock,
+            )
+            if settings.oauth_url is not None
+            else None
+        )
 
     def pull(self, since: datetime | None) -> PullResult:
         """Fetch every MedicationRequest updated after ``since`` (aware datetime) and parse it."""
@@ -143,8 +145,8 @@ class FhirPuller:
 
     def _get(self, client: httpx.Client, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
         response = self._send(client, url, params)
-        if response.status_code == 401 and self.settings.oauth_url is not None:
-            self._token = None  # revoked or expired early: one fresh token, one more try
+        if response.status_code == 401 and self._oauth is not None:
+            self._oauth.forget()  # revoked or expired early: one fresh token, one more try
             response = self._send(client, url, params)
         return response
 
@@ -156,39 +158,18 @@ class FhirPuller:
         return _request(client, "GET", url, params=params, headers=headers)
 
     def _access_token(self, client: httpx.Client) -> str | None:
-        settings = self.settings
-        if settings.oauth_url is None:
-            return settings.bearer_token.get_secret_value() if settings.bearer_token is not None else None
-        now = self._clock()
-        if self._token is not None and now < self._token.expires_at:
-            return self._token.value
-        assert settings.client_id is not None and settings.client_secret is not None  # by the validator
-        response = _request(
-            client,
-            "POST",
-            f"{settings.oauth_url}/accesstoken",
-            params={"grant_type": "client_credentials"},
-            data={
-                "client_id": settings.client_id,
-                "client_secret": settings.client_secret.get_secret_value(),
-            },
-        )
+        if self._oauth is None:
+            token = self.settings.bearer_token
+            return token.get_secret_value() if token is not None else None
+        cached = self._oauth.cached()
+        if cached is not None:
+            return cached
+        response = _request(client, **self._oauth.request())
         _raise_for_status(response, "OAuth token request")
-        body = _json(response, "OAuth token response")
-        access_token = body.get("access_token")
-        if not isinstance(access_token, str) or not access_token:
-            raise PullError(
-                ["OAuth token response has no access_token"], response.status_code, retryable=False
-            )
         try:
-            # SATUSEHAT sends expires_in as a string ("14399"); RFC 6749 as a number.
-            lifetime = float(body.get("expires_in", 0))
-        except (TypeError, ValueError):
-            lifetime = 0.0
-        # A lifetime shorter than twice the margin is used for half its length, never cached past it.
-        margin = min(TOKEN_MARGIN_SECONDS, lifetime / 2)
-        self._token = _Token(access_token, now + lifetime - margin)
-        return access_token
+            return self._oauth.accept(_json(response, "OAuth token response"))
+        except ValueError as exc:
+            raise PullError([str(exc)], response.status_code, retryable=False) from exc
 
 
 class _Pull:

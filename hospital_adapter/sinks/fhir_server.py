@@ -24,6 +24,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
+from hospital_adapter.oauth import ClientCredentialsToken
 from hospital_adapter.sinks.errors import SinkError, is_retryable_status, parse_retry_after
 
 __all__ = ["FhirServerClient", "FhirServerSettings", "SinkError"]
@@ -31,7 +32,6 @@ __all__ = ["FhirServerClient", "FhirServerSettings", "SinkError"]
 logger = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
-TOKEN_MARGIN_SECONDS = 60.0
 MAX_TEXT_MESSAGE = 300
 
 
@@ -77,10 +77,17 @@ class FhirServerClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._clock = clock
         self._http = httpx.Client(transport=transport, timeout=settings.timeout, follow_redirects=False)
-        self._token: str | None = None
-        self._token_expires_at = 0.0
+        self._oauth = (
+            ClientCredentialsToken(
+                settings.oauth_url,
+                settings.client_id or "",
+                settings.client_secret.get_secret_value() if settings.client_secret else "",
+                clock=clock,
+            )
+            if settings.auth == "oauth2_client_credentials" and settings.oauth_url
+            else None
+        )
 
     def __enter__(self) -> FhirServerClient:
         return self
@@ -104,9 +111,9 @@ class FhirServerClient:
         url = f"{self.settings.base_url}/{resource_type}"
         body = json.dumps(resource, ensure_ascii=False).encode()
         response = self._send(url, body, self._auth_header())
-        if response.status_code == 401 and self.settings.auth == "oauth2_client_credentials":
+        if response.status_code == 401 and self._oauth is not None:
             logger.info("FHIR server answered 401; refreshing the access token once")
-            self._token = None
+            self._oauth.forget()
             response = self._send(url, body, self._auth_header())
         if not response.is_success:
             raise _error(response)
@@ -126,20 +133,11 @@ class FhirServerClient:
         return {}
 
     def _access_token(self) -> str:
-        if self._token is not None and self._clock() < self._token_expires_at:
-            return self._token
-        settings = self.settings
-        assert settings.oauth_url and settings.client_id and settings.client_secret
-        response = _request(
-            self._http,
-            "POST",
-            f"{settings.oauth_url}/accesstoken",
-            params={"grant_type": "client_credentials"},
-            data={
-                "client_id": settings.client_id,
-                "client_secret": settings.client_secret.get_secret_value(),
-            },
-        )
+        assert self._oauth is not None  # auth == oauth2_client_credentials, checked by the settings
+        cached = self._oauth.cached()
+        if cached is not None:
+            return cached
+        response = _request(self._http, **self._oauth.request())
         if not response.is_success:
             error = _error(response)
             raise SinkError(
@@ -149,18 +147,10 @@ class FhirServerClient:
                 error.retry_after,
             )
         try:
-            payload = response.json()
-            token = str(payload["access_token"])
-            # SATUSEHAT sends expires_in as a string ("14399"); accept both.
-            expires_in = float(payload.get("expires_in", 0) or 0)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SinkError(
-                ["access token response has no access_token"], response.status_code, True
-            ) from exc
-        margin = min(TOKEN_MARGIN_SECONDS, expires_in / 2)
-        self._token = token
-        self._token_expires_at = self._clock() + expires_in - margin
-        logger.info("fetched an access token valid for %.0f s", expires_in)
+            token = self._oauth.accept(response.json())
+        except ValueError as exc:
+            raise SinkError([str(exc)], response.status_code, True) from exc
+        logger.info("fetched an access token")
         return token
 
 
