@@ -41,6 +41,20 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
 
+def refuse_form(request: Request, user: StaffUser | None, csrf: str, refusal: str) -> Response | None:
+    """The checks every console form post makes: logged in, our own form (CSRF), and a pharmacist.
+
+    ``refusal`` says, in Bahasa Indonesia and English, what only a pharmacist may do here.
+    """
+    if user is None:
+        return _to_login()
+    if not hmac.compare_digest(csrf, csrf_token(request)):
+        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
+    if not auth_service.may(user, Role.PHARMACIST):
+        return Response(refusal, status_code=403)
+    return None
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, error: str = "") -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html", {"error": error})
@@ -125,12 +139,12 @@ def release(
     user: OptionalStaff,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    if user is None:
-        return _to_login()
-    if not hmac.compare_digest(csrf, csrf_token(request)):
-        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, Role.PHARMACIST):
-        return Response("Hanya apoteker yang dapat merilis / only pharmacists may release", status_code=403)
+    refused = refuse_form(
+        request, user, csrf, "Hanya apoteker yang dapat merilis / only pharmacists may release"
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
     order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
     if order is None:
         return Response("Pesanan tidak ditemukan / order not found", status_code=404)
@@ -168,12 +182,12 @@ def reprocess_message(
     user: OptionalStaff,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    if user is None:
-        return _to_login()
-    if not hmac.compare_digest(csrf, csrf_token(request)):
-        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, Role.PHARMACIST):
-        return Response("Hanya apoteker / only pharmacists", status_code=403)
+    refused = refuse_form(
+        request, user, csrf, "Hanya apoteker yang dapat memproses ulang / only pharmacists may re-process"
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -13,7 +12,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from dispatch.auth import service as auth_service
 from dispatch.auth.api import CurrentStaff, optional_staff, role_checker
 from dispatch.auth.models import Role, StaffUser
-from dispatch.console.api import csrf_token
+from dispatch.console.api import csrf_token, refuse_form
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem, problem_response
 from dispatch.hospitals.models import Hospital
@@ -190,15 +189,15 @@ async def upload_form(
     csrf: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    if user is None:
-        return RedirectResponse("/console/login", status_code=303)
-    if not hmac.compare_digest(csrf, csrf_token(request)):
-        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, Role.PHARMACIST):
-        return Response(
-            "Hanya apoteker yang dapat mengunggah resep / only pharmacists may upload prescriptions",
-            status_code=403,
-        )
+    refused = refuse_form(
+        request,
+        user,
+        csrf,
+        "Hanya apoteker yang dapat mengunggah resep / only pharmacists may upload prescriptions",
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
     if file is None or not file.filename:
         return _page(request, user, error="Pilih berkas CSV / choose a CSV file", status_code=422)
     raw = await file.read(MAX_CSV_BYTES + 1)
