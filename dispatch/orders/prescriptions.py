@@ -7,11 +7,10 @@ ineligible patient is rejected (a pharmacist may override), anyone else waits fo
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from hospital_adapter.eligibility import EligibilityPolicy, assess_eligibility
-from hospital_adapter.restrictions import RestrictionPolicy, assess_restrictions
 from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
@@ -19,15 +18,20 @@ from dispatch.hospitals.models import Hospital
 from dispatch.notify.phones import normalize_id_phone
 from dispatch.orders import repository
 from dispatch.orders.models import Order, Patient, Prescription, PrescriptionItem
-from dispatch.orders.service import COLD_CHAIN, INVALID_PHONE, add_event, cancel, transition
+from dispatch.orders.service import COLD_CHAIN, INVALID_PHONE, UNKNOWN_KFA_CODE, add_event, cancel, transition
 from dispatch.orders.state_machine import CANCELLABLE, OrderStatus, can_transition
 from hospital_adapter.canonical import PatientIn, PrescriptionIn
+from hospital_adapter.eligibility import EligibilityPolicy, assess_eligibility
+from hospital_adapter.restrictions import RestrictionPolicy, assess_restrictions
 
 S = OrderStatus
 
 # A long drug name or dosage text must not block a delivery: it is shortened to the column, not refused.
 DISPLAY_MAX = 300
 INSTRUCTIONS_MAX = 500
+
+KFA_SYSTEM = "http://sys-ids.kemkes.go.id/kfa"
+KFA_CODE = re.compile(r"9[1-4]\d{6}")
 
 CANCELLING_STATUSES = frozenset({"cancelled", "stopped", "entered-in-error"})
 
@@ -132,7 +136,7 @@ def _amend(
         )
         return
     _, phone_ok = _upsert_patient(session, hospital, prescription_in.patient)
-    order.flags = [flag for flag in order.flags if flag not in (INVALID_PHONE, COLD_CHAIN)]
+    order.flags = [flag for flag in order.flags if flag not in (INVALID_PHONE, COLD_CHAIN, UNKNOWN_KFA_CODE)]
     if not phone_ok:
         order.flags = [*order.flags, INVALID_PHONE]
     for item in repository.items_for(session, prescription.id or 0):
@@ -157,6 +161,20 @@ def _cancel_by_hospital(session: Session, order: Order, status: str) -> None:
     cancel(session, order, "hospital", f"Prescription {status} by the hospital")
 
 
+def unknown_kfa_codes(prescription: PrescriptionIn) -> list[str]:
+    """KFA codes that cannot be KFA codes (8 digits, 91–94 for substances and products), as sent."""
+    codes = [
+        code
+        for item in prescription.items
+        for code, system in (
+            (item.code, item.code_system),
+            *((c.code, c.code_system) for c in item.components),
+        )
+        if code and system == KFA_SYSTEM
+    ]
+    return [code for code in codes if not KFA_CODE.fullmatch(code)]
+
+
 def _assess(order: Order, hospital: Hospital, prescription_in: PrescriptionIn) -> tuple[OrderStatus, str]:
     """Restrictions first (they bind whatever the payer), then eligibility; the evidence stays on the order."""
     if prescription_in.status != "active":
@@ -168,6 +186,11 @@ def _assess(order: Order, hospital: Hospital, prescription_in: PrescriptionIn) -
     order.restriction = _json(restriction)
     if restriction.cold_chain and COLD_CHAIN not in order.flags:
         order.flags = [*order.flags, COLD_CHAIN]
+    unknown = unknown_kfa_codes(prescription_in)
+    if unknown:
+        # Restrictions matched by KFA code cannot vouch for a code that is not one: a pharmacist looks.
+        order.flags = [*order.flags, UNKNOWN_KFA_CODE]
+        order.restriction = {**order.restriction, "unknown_kfa_codes": unknown}
     if not restriction.deliverable:
         order.rejection_kind = "restricted"
         return S.REJECTED, restriction.reason

@@ -36,6 +36,7 @@ SMS_ON_ENTRY: dict[OrderStatus, str] = {
 # Order flags: what staff must look at, or dispatch must honour.
 INVALID_PHONE = "invalid_phone"
 COLD_CHAIN = "cold_chain"
+UNKNOWN_KFA_CODE = "unknown_kfa_code"
 
 DISPATCH_TOPIC = "dispatch.book"
 CANCEL_BOOKING_TOPIC = "dispatch.cancel_booking"

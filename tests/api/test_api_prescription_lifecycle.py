@@ -231,3 +231,18 @@ def test_state_changes_queue_the_hospitals_write_backs(
     # Event webhooks hear of every change (awaiting_release, released); outcome sinks only of the end.
     assert len(rows) == expected_topics
     assert all(row.payload["order_id"] == order.id for row in rows)
+
+
+def test_a_code_that_cannot_be_kfa_flags_the_order_for_the_pharmacist(fhir, fetch):
+    document = demo_bundle(PATIENTS[2], "RX-KFA-1")  # this patient's drug is KFA-coded (93006500)
+    medication(document)["code"]["coding"][0]["code"] = "KFA-XYZ"
+    assert fhir.bundle(document).status_code == 201
+    order = the_order(fetch)
+    assert order.status == "awaiting_release"
+    assert order.flags == ["unknown_kfa_code"]
+    assert order.restriction["unknown_kfa_codes"] == ["KFA-XYZ"]
+
+
+def test_a_real_kfa_code_raises_no_flag(fhir, fetch):
+    fhir.bundle(demo_bundle(PATIENTS[2], "RX-KFA-2"))
+    assert the_order(fetch).flags == []
