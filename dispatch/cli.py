@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlmodel import SQLModel
 
 from dispatch.auth.models import Role, StaffUserCreate
 from dispatch.core.db import new_session
@@ -47,6 +49,23 @@ def _hospital_or_exit(code: str):  # type: ignore[no-untyped-def]
         console.print(f"[red]No hospital with code {code}[/red]")
         raise typer.Exit(1)
     return hospital
+
+
+def _checked_settings(settings_json: str, validate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Settings are checked by their own model before anything is stored; a refusal exits 1."""
+    data: dict[str, Any] = json.loads(settings_json)
+    try:
+        validate(data)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    return data
+
+
+def _store(row: SQLModel) -> None:
+    with new_session() as session:
+        session.add(row)
+        session.commit()
 
 
 @db_app.command("upgrade")
@@ -182,17 +201,10 @@ def sources_add(
     if source not in PULLERS:
         console.print(f"[red]Unknown source {source}; known: {', '.join(sorted(PULLERS))}[/red]")
         raise typer.Exit(1)
-    source_settings = json.loads(settings_json)
-    try:
-        validate_settings(source, source_settings)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    source_settings = _checked_settings(settings_json, lambda data: validate_settings(source, data))
     record = _hospital_or_exit(hospital)
     assert record.id is not None
-    with new_session() as session:
-        session.add(HospitalSource(hospital_id=record.id, source=source, settings=source_settings))
-        session.commit()
+    _store(HospitalSource(hospital_id=record.id, source=source, settings=source_settings))
     console.print(
         f"{source} source added to {hospital}; beat polls it every {settings.source_poll_seconds:.0f} s."
     )
@@ -207,17 +219,10 @@ def sinks_add(
     from dispatch.hospitals.models import HospitalSink
     from dispatch.writeback.service import validate_sink_settings
 
-    sink_settings = json.loads(settings_json)
-    try:
-        validate_sink_settings(kind, sink_settings)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    sink_settings = _checked_settings(settings_json, lambda data: validate_sink_settings(kind, data))
     record = _hospital_or_exit(hospital)
     assert record.id is not None
-    with new_session() as session:
-        session.add(HospitalSink(hospital_id=record.id, kind=kind, settings=sink_settings))
-        session.commit()
+    _store(HospitalSink(hospital_id=record.id, kind=kind, settings=sink_settings))
     console.print(f"{kind} write-back added to {hospital}.")
 
 
