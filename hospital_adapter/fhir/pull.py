@@ -2,7 +2,7 @@
 
 One :meth:`FhirPuller.pull` is::
 
-    GET {base}/MedicationRequest?_lastUpdated=gt{since}&_include=MedicationRequest:subject
+    GET {base}/MedicationRequest?_lastUpdated=ge{since}&_include=MedicationRequest:subject
         &_include=MedicationRequest:medication&_count=N&{search_params}
 
 following ``link[relation=next]`` to the last page. A subject Patient the server did not ``_include`` is
@@ -62,7 +62,13 @@ class FhirPullSettings(BaseModel):
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout: float = Field(default=30.0, gt=0)
     max_pages: int = Field(default=1000, ge=1, description="Stop a server whose next links never end")
-    search_params: dict[str, str] = Field(default_factory=lambda: {"status": "active", "intent": "order"})
+    # Withdrawn prescriptions come too: a cancellation must reach a courier already on the way.
+    search_params: dict[str, str] = Field(
+        default_factory=lambda: {
+            "status": "active,on-hold,cancelled,stopped,entered-in-error",
+            "intent": "order",
+        }
+    )
 
     @field_validator("base_url", "oauth_url")
     @classmethod
@@ -203,7 +209,9 @@ class _Pull:
             "_count": str(settings.page_size),
         }
         if since is not None:
-            query["_lastUpdated"] = f"gt{_instant(since)}"
+            # ge, not gt: a write in the same instant as the last one seen is not lost; a repeat is harmless
+            # because intake is idempotent on the prescription and its content.
+            query["_lastUpdated"] = f"ge{_instant(since)}"
         params: dict[str, Any] | None = query
         url: str | None = f"{self.base}/MedicationRequest"
         seen: set[str] = set()

@@ -179,6 +179,18 @@ def test_the_fhir_pull_poller_takes_new_prescriptions_and_moves_its_watermark(
     assert stored.watermark == {"since": datetime(2026, 11, 29, 3, 0, tzinfo=UTC).isoformat()}
     assert stored.last_error is None
 
+    # The hospital withdraws it: the next pull sees the cancelled MedicationRequest and stops the order.
+    for entry in entries:
+        entry["resource"]["meta"] = {"lastUpdated": "2026-11-29T04:00:00+00:00"}
+        if entry["resource"]["resourceType"] == "MedicationRequest":
+            entry["resource"]["status"] = "cancelled"
+    with respx.mock(assert_all_called=True) as mock:
+        search = mock.get(url__startswith=f"{FHIR_BASE}/MedicationRequest").respond(200, json=searchset)
+        poll_source.apply(args=[source.id])
+    assert search.calls.last.request.url.params["_lastUpdated"] == "ge2026-11-29T03:00:00Z"
+    [order] = fetch(Order)
+    assert order.status == "cancelled"
+
 
 def test_a_fhir_server_that_is_down_keeps_the_watermark_and_records_why(session, hospital, fetch):
     from dispatch.sources.tasks import poll_source

@@ -128,8 +128,12 @@ def test_token_request_and_search_query_are_exact(api: respx.MockRouter) -> None
     query = search.calls.last.request.url.params
     assert search.calls.last.request.headers["Authorization"] == "Bearer tok-1"
     assert query.get_list("_include") == ["MedicationRequest:subject", "MedicationRequest:medication"]
-    assert query["_lastUpdated"] == "gt2026-11-29T02:00:00Z"
-    assert (query["_count"], query["status"], query["intent"]) == ("50", "active", "order")
+    assert query["_lastUpdated"] == "ge2026-11-29T02:00:00Z"
+    assert (query["_count"], query["status"], query["intent"]) == (
+        "50",
+        "active,on-hold,cancelled,stopped,entered-in-error",
+        "order",
+    )
     [prescription] = result.prescriptions
     assert prescription.items[0].code == "93006500"  # from the _include'd KFA Medication
     assert prescription.patient.address.district_code == "351018"
