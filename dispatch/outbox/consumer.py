@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
@@ -24,7 +25,16 @@ MAX_RETRIES = 6
 
 
 class RetryLater(Exception):
-    """A transient failure (courier 5xx, timeout, a concurrent worker holding the lease): try again soon."""
+    """A transient failure (courier 5xx, timeout, a concurrent worker holding the lease): try again.
+
+    Without ``after`` Celery retries within a minute; with ``after`` the message waits in the database and
+    the relay publishes it when due, so a retry hours away never sits in a worker or past Redis's
+    visibility timeout.
+    """
+
+    def __init__(self, message: str, *, after: timedelta | None = None):
+        super().__init__(message)
+        self.after = after
 
 
 @dataclass
@@ -37,6 +47,11 @@ class TaskContext:
     def final_try(self) -> bool:
         return self.retries >= MAX_RETRIES
 
+    @property
+    def attempts(self) -> int:
+        """Scheduled retries so far (see ``RetryLater.after``)."""
+        return self.message.attempts
+
 
 Handler = Callable[[TaskContext], None]
 
@@ -44,6 +59,18 @@ Handler = Callable[[TaskContext], None]
 def backoff_seconds(retries: int) -> float:
     """Short and capped: long countdowns sit in worker memory and break Redis visibility timeouts."""
     return float(min(2 ** (retries + 1), 60))
+
+
+def _reschedule(message_id: int, after: timedelta, error: str) -> None:
+    with new_session() as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is not None:
+            message.available_at = utcnow() + after
+            message.published_at = None
+            message.publish_count = 0
+            message.attempts += 1
+            message.last_error = error[:2000]
+            session.commit()
 
 
 def _record_error(message_id: int, error: str) -> None:
@@ -66,6 +93,12 @@ def outbox_task(topic: str) -> Callable[[Handler], Any]:
                     handler(TaskContext(session=session, message=message, retries=self.request.retries))
                 except RetryLater as exc:
                     session.rollback()
+                    if exc.after is not None:
+                        _reschedule(outbox_id, exc.after, str(exc))
+                        log.warning(
+                            "outbox.rescheduled", topic=topic, outbox_id=outbox_id, after=str(exc.after)
+                        )
+                        return
                     _record_error(outbox_id, str(exc))
                     log.warning("outbox.retry", topic=topic, outbox_id=outbox_id, error=str(exc))
                     raise self.retry(countdown=backoff_seconds(self.request.retries), exc=exc) from exc

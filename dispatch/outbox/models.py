@@ -26,6 +26,12 @@ class OutboxMessage(SQLModel, table=True):
     topic: str = Field(max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    available_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=UTCDateTime,
+        description="Not published before: retries wait in the database",
+    )
+    attempts: int = Field(default=0, description="Scheduled retries so far")
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     publish_count: int = 0
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -22,7 +22,9 @@ def add(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: i
     return message
 
 
-def claim_for_relay(session: Session, *, redeliver_before: datetime, limit: int) -> Sequence[OutboxMessage]:
+def claim_for_relay(
+    session: Session, *, now: datetime, redeliver_before: datetime, limit: int
+) -> Sequence[OutboxMessage]:
     """Unpublished rows, and published ones never processed (a broker may lose a message on restart).
 
     SKIP LOCKED lets several relays run on PostgreSQL without blocking or double-publishing each other;
@@ -32,6 +34,7 @@ def claim_for_relay(session: Session, *, redeliver_before: datetime, limit: int)
         select(OutboxMessage)
         .where(col(OutboxMessage.processed_at).is_(None))
         .where(col(OutboxMessage.publish_count) < MAX_PUBLISH_COUNT)
+        .where(col(OutboxMessage.available_at) <= now)
         .where(
             or_(
                 col(OutboxMessage.published_at).is_(None),

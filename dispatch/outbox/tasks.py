@@ -19,6 +19,7 @@ def relay_once() -> int:
     with new_session() as session:
         batch = repository.claim_for_relay(
             session,
+            now=now,
             redeliver_before=now - timedelta(seconds=settings.relay_redeliver_after_seconds),
             limit=RELAY_BATCH,
         )

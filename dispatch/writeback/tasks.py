@@ -22,7 +22,7 @@ from dispatch.writeback.service import topic_for
 from hospital_adapter.khanza.writeback import record_handover
 from hospital_adapter.sinks.dispense import DispenseOutcome, Outcome, build_medication_dispenses
 from hospital_adapter.sinks.errors import SinkError
-from hospital_adapter.sinks.event_webhooks import EventWebhookSettings, send_event
+from hospital_adapter.sinks.event_webhooks import EventWebhookSettings, retry_delay, send_event
 from hospital_adapter.sinks.fhir_server import FhirServerClient, FhirServerSettings
 
 OUTCOME_BY_STATUS: dict[str, Outcome] = {
@@ -134,7 +134,11 @@ def send_event_webhook(ctx: TaskContext) -> None:
             at=event.at,
         )
     except SinkError as exc:
-        _refused(ctx, order, sink, exc)
+        # The Standard Webhooks schedule (seconds, then hours, up to days) waits in the database.
+        delay = retry_delay(ctx.attempts + 1) if exc.retryable else None
+        if delay is not None:
+            raise RetryLater(f"event_webhook: {exc}", after=delay) from exc
+        add_event(ctx.session, order, "alert", f"Event webhook to the hospital failed: {exc}"[:500])
 
 
 @outbox_task(topic_for("khanza_handover"))

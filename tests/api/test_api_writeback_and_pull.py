@@ -229,3 +229,40 @@ def test_outcome_sinks_hear_of_failures_too(session, hospital, create_order, fet
         db.commit()
     [row] = fetch(OutboxMessage, OutboxMessage.topic == "writeback.fhir_dispense")
     assert row.payload["status"] == status
+
+
+def test_a_failing_event_webhook_waits_in_the_database_on_the_standard_webhooks_schedule(
+    session, hospital, create_order, fetch, celery, monkeypatch
+):
+    from datetime import timedelta
+
+    import dispatch.outbox.tasks as relay_tasks
+    from dispatch.core.clock import utcnow
+
+    sink(session, hospital, "event_webhook", {"url": HOOK_URL, "secret": HOOK_SECRET})
+    create_order("RX-WB-RETRY")
+    [row] = fetch(OutboxMessage, OutboxMessage.topic == "writeback.event_webhook")
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(HOOK_URL).respond(503)
+        before = utcnow()
+        run(celery, row)
+
+    [waiting] = fetch(OutboxMessage, OutboxMessage.topic == "writeback.event_webhook")
+    assert (waiting.processed_at, waiting.published_at, waiting.attempts) == (None, None, 1)
+    # First step of the schedule: 5 s, with ±10 % jitter.
+    assert timedelta(seconds=4) <= waiting.available_at - before <= timedelta(seconds=6)
+    assert "503" in (waiting.last_error or "") or "Service Unavailable" in (waiting.last_error or "")
+
+    published: list[int] = []
+    monkeypatch.setattr(relay_tasks.celery_app, "send_task", lambda _topic, args: published.append(args[0]))
+    relay_tasks.relay_once()
+    assert waiting.id not in published  # not due yet
+
+    from dispatch.core.db import new_session
+
+    with new_session() as db:
+        due = db.get(OutboxMessage, waiting.id)
+        due.available_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+    relay_tasks.relay_once()
+    assert waiting.id in published

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 22:57:23.752625
+Create Date: 2026-11-29 23:23:29.364600
 """
 
 from collections.abc import Sequence
@@ -148,6 +148,8 @@ def upgrade() -> None:
         sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("publish_count", sa.Integer(), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
