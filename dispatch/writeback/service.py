@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from dispatch.hospitals import repository as hospitals_repository
+from dispatch.hospitals.models import HospitalSink
 from dispatch.orders.models import Order, OrderEvent
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.service import enqueue
@@ -29,11 +30,19 @@ def topic_for(kind: str) -> str:
     return f"writeback.{kind}"
 
 
+def _enabled_sinks(session: Session, hospital_id: int) -> Sequence[HospitalSink]:
+    """Read once per transaction: a poll or a booking changes many orders' states in one session."""
+    cache: dict[int, Sequence[HospitalSink]] = session.info.setdefault("enabled_sinks", {})
+    if hospital_id not in cache:
+        cache[hospital_id] = hospitals_repository.enabled_sinks(session, hospital_id)
+    return cache[hospital_id]
+
+
 def queue_writebacks(session: Session, order: Order, event: OrderEvent) -> None:
     status = OrderStatus(event.to_status) if event.to_status else None
     if status is None:
         return
-    for sink in hospitals_repository.enabled_sinks(session, order.hospital_id):
+    for sink in _enabled_sinks(session, order.hospital_id):
         if sink.kind == EVENT_SINK or (sink.kind in OUTCOME_SINKS and status in OUTCOME_STATES):
             enqueue(
                 session,
