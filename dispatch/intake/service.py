@@ -100,10 +100,10 @@ def _create_orders(
 ) -> list[IntakeOutcome]:
     outcomes = []
     with new_session() as session:
-        for prescription in prescriptions:
-            order, created = prescription_intake.ingest_prescription(
-                session, hospital, prescription, inbox_id=inbox_id
-            )
+        batch = [(prescription, inbox_id) for prescription in prescriptions]
+        for prescription, (order, created) in zip(
+            prescriptions, prescription_intake.ingest_batch(session, hospital, batch), strict=True
+        ):
             assert order.id is not None
             outcomes.append(IntakeOutcome(prescription.prescription_id, order.id, created))
         message = session.get(InboxMessage, inbox_id)

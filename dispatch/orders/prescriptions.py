@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -48,18 +49,48 @@ def ingest_prescription(
     session: Session, hospital: Hospital, prescription_in: PrescriptionIn, *, inbox_id: int | None
 ) -> tuple[Order, bool]:
     """Returns the order and whether it is new. Idempotent on the hospital's prescription number."""
+    [outcome] = ingest_batch(session, hospital, [(prescription_in, inbox_id)])
+    return outcome
+
+
+def ingest_batch(
+    session: Session, hospital: Hospital, batch: Sequence[tuple[PrescriptionIn, int | None]]
+) -> list[tuple[Order, bool]]:
+    """Many prescriptions in one go (a poll, a file): new ones are written with a few bulk statements.
+
+    Each entry gives the order and whether it is new, in the order given. A prescription already known, or
+    repeated within the batch, takes the one-by-one path after the new ones: repeat, amendment, cancellation.
+    """
+    assert hospital.id is not None
+    numbers = [prescription.prescription_id for prescription, _ in batch]
+    known = repository.prescriptions_by_number(session, hospital.id, numbers)
+    fresh: dict[str, int] = {}
+    for position, (prescription, _inbox_id) in enumerate(batch):
+        if prescription.prescription_id not in known and prescription.prescription_id not in fresh:
+            fresh[prescription.prescription_id] = position
+    created = _create_many(session, hospital, [batch[position] for position in fresh.values()])
+    outcomes: dict[int, tuple[Order, bool]] = {
+        position: (order, True) for position, order in zip(fresh.values(), created, strict=True)
+    }
+    for position, (prescription, inbox_id) in enumerate(batch):
+        if position not in outcomes:
+            outcomes[position] = (_update_known(session, hospital, prescription, inbox_id), False)
+    return [outcomes[position] for position in range(len(batch))]
+
+
+def _update_known(
+    session: Session, hospital: Hospital, prescription_in: PrescriptionIn, inbox_id: int | None
+) -> Order:
     assert hospital.id is not None
     existing = repository.get_prescription(session, hospital.id, prescription_in.prescription_id)
-    if existing is None:
-        return _create(session, hospital, prescription_in, inbox_id), True
-    assert existing.id is not None
+    assert existing is not None and existing.id is not None
     order = repository.get_order_for_prescription(session, existing.id, for_update=True)
     assert order is not None
     if prescription_in.status in CANCELLING_STATUSES:
         _cancel_by_hospital(session, order, prescription_in.status)
     elif existing.content_hash != content_hash(prescription_in):
         _amend(session, hospital, order, existing, prescription_in, inbox_id)
-    return order, False
+    return order
 
 
 def cancel_by_hospital(
@@ -76,33 +107,60 @@ def cancel_by_hospital(
     return order
 
 
-def _create(
-    session: Session, hospital: Hospital, prescription_in: PrescriptionIn, inbox_id: int | None
-) -> Order:
+def _create_many(
+    session: Session, hospital: Hospital, batch: Sequence[tuple[PrescriptionIn, int | None]]
+) -> list[Order]:
+    """Patients, prescriptions, items and orders each in one flush; then each order's first state."""
     assert hospital.id is not None
-    patient, phone_ok = _upsert_patient(session, hospital, prescription_in.patient)
-    assert patient.id is not None
-    prescription = Prescription(
-        hospital_id=hospital.id,
-        patient_id=patient.id,
-        source=prescription_in.source,
-        prescription_number=prescription_in.prescription_id,
-        status=prescription_in.status,
-        inbox_id=inbox_id,
-    )
-    _fill_prescription(session, prescription, prescription_in)
-    order = Order(hospital_id=hospital.id, prescription_id=prescription.id or 0, patient_id=patient.id)
-    if not phone_ok:
-        order.flags = [INVALID_PHONE]
-    session.add(order)
+    if not batch:
+        return []
+    patients = _upsert_patients(session, hospital, [prescription.patient for prescription, _ in batch])
+    prescriptions = []
+    for prescription_in, inbox_id in batch:
+        patient = patients[prescription_in.patient.source_id]
+        prescription = Prescription(
+            hospital_id=hospital.id,
+            patient_id=patient.id or 0,
+            source=prescription_in.source,
+            prescription_number=prescription_in.prescription_id,
+            status=prescription_in.status,
+            inbox_id=inbox_id,
+        )
+        _set_fields(prescription, prescription_in)
+        prescriptions.append(prescription)
+    session.add_all(prescriptions)
     session.flush()
+    orders = []
+    for prescription, (prescription_in, _inbox_id) in zip(prescriptions, batch, strict=True):
+        _add_items(session, prescription, prescription_in)
+        patient = patients[prescription_in.patient.source_id]
+        order = Order(
+            hospital_id=hospital.id, prescription_id=prescription.id or 0, patient_id=patient.id or 0
+        )
+        if patient.phone_e164 is None:
+            order.flags = [INVALID_PHONE]
+        orders.append(order)
+    session.add_all(orders)
+    session.flush()
+    for order, prescription, (prescription_in, _inbox_id) in zip(orders, prescriptions, batch, strict=True):
+        _enter_first_state(session, hospital, order, prescription, prescription_in)
+    return orders
+
+
+def _enter_first_state(
+    session: Session,
+    hospital: Hospital,
+    order: Order,
+    prescription: Prescription,
+    prescription_in: PrescriptionIn,
+) -> None:
     add_event(
         session,
         order,
         "system",
         f"Prescription {prescription.prescription_number} received from {prescription.source}",
     )
-    if not phone_ok:
+    if INVALID_PHONE in order.flags:
         add_event(
             session,
             order,
@@ -113,10 +171,9 @@ def _create(
         transition(
             session, order, S.CANCELLED, actor="hospital", detail=f"Prescription {prescription_in.status}"
         )
-        return order
+        return
     target, detail = _assess(order, hospital, prescription_in)
     transition(session, order, target, detail=detail)
-    return order
 
 
 def _amend(
@@ -135,14 +192,17 @@ def _amend(
             f"The hospital amended prescription {prescription.prescription_number} after release; not applied",
         )
         return
-    _, phone_ok = _upsert_patient(session, hospital, prescription_in.patient)
+    patient = _upsert_patients(session, hospital, [prescription_in.patient])[
+        prescription_in.patient.source_id
+    ]
     order.flags = [flag for flag in order.flags if flag not in (INVALID_PHONE, COLD_CHAIN, UNKNOWN_KFA_CODE)]
-    if not phone_ok:
+    if patient.phone_e164 is None:
         order.flags = [*order.flags, INVALID_PHONE]
     for item in repository.items_for(session, prescription.id or 0):
         session.delete(item)
     prescription.inbox_id = inbox_id
-    _fill_prescription(session, prescription, prescription_in)
+    _set_fields(prescription, prescription_in)
+    _add_items(session, prescription, prescription_in)
     target, detail = _assess(order, hospital, prescription_in)
     if target == order.status:
         add_event(session, order, "system", f"Prescription amended by the hospital; {detail}")
@@ -211,7 +271,7 @@ def _json(decision: Any) -> dict[str, Any]:
     return dict(decision.model_dump(mode="json"))
 
 
-def _fill_prescription(session: Session, prescription: Prescription, prescription_in: PrescriptionIn) -> None:
+def _set_fields(prescription: Prescription, prescription_in: PrescriptionIn) -> None:
     prescription.identifier_system = prescription_in.identifier_system
     prescription.status = prescription_in.status
     prescription.authored_on = prescription_in.authored_on
@@ -219,50 +279,53 @@ def _fill_prescription(session: Session, prescription: Prescription, prescriptio
     prescription.encounter_id = prescription_in.encounter_id
     prescription.poverty_declaration = prescription_in.poverty_declaration
     prescription.coverage = [coverage.model_dump(mode="json") for coverage in prescription_in.coverage]
-    session.add(prescription)
-    session.flush()
+
+
+def _add_items(session: Session, prescription: Prescription, prescription_in: PrescriptionIn) -> None:
     assert prescription.id is not None
-    for item in prescription_in.items:
-        session.add(
-            PrescriptionItem(
-                prescription_id=prescription.id,
-                code=item.code,
-                code_system=item.code_system,
-                local_code=item.local_code,
-                display=item.display[:DISPLAY_MAX],
-                quantity=item.quantity,
-                unit=item.unit,
-                instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
-                dosage_form=item.dosage_form,
-                drug_class=item.drug_class,
-                components=[component.model_dump(mode="json") for component in item.components],
-            )
+    session.add_all(
+        PrescriptionItem(
+            prescription_id=prescription.id,
+            code=item.code,
+            code_system=item.code_system,
+            local_code=item.local_code,
+            display=item.display[:DISPLAY_MAX],
+            quantity=item.quantity,
+            unit=item.unit,
+            instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
+            dosage_form=item.dosage_form,
+            drug_class=item.drug_class,
+            components=[component.model_dump(mode="json") for component in item.components],
         )
+        for item in prescription_in.items
+    )
 
 
-def _upsert_patient(session: Session, hospital: Hospital, data: PatientIn) -> tuple[Patient, bool]:
-    """Returns the patient and whether the phone is usable; a bad phone flags the order, it does not drop it."""
+def _upsert_patients(
+    session: Session, hospital: Hospital, patients_in: Sequence[PatientIn]
+) -> dict[str, Patient]:
+    """The patients by their hospital number, created or updated in one flush.
+
+    A phone that cannot be normalised leaves the stored one in place (None for a new patient); the order is
+    flagged for staff rather than dropped.
+    """
     assert hospital.id is not None
-    phone = normalize_id_phone(data.phone)
-    address = data.address
-    fields = {
-        "name": data.name,
-        "address_text": (address.text or ", ".join(address.lines))[:500],
-        "rt": address.rt,
-        "rw": address.rw,
-        "village_code": address.village_code,
-        "district_code": address.district_code,
-        "city_code": address.city_code,
-        "postal_code": address.postal_code,
-    }
-    patient = repository.get_patient(session, hospital.id, data.source_id)
-    if patient is None:
-        patient = Patient(hospital_id=hospital.id, source_id=data.source_id, name=data.name)
-        session.add(patient)
-    for key, value in fields.items():
-        setattr(patient, key, value)
-    if phone is not None:
-        patient.phone_e164 = phone
-    patient.updated_at = utcnow()
+    stored = repository.patients_by_source_id(session, hospital.id, [data.source_id for data in patients_in])
+    for data in patients_in:
+        patient = stored.get(data.source_id)
+        if patient is None:
+            patient = Patient(hospital_id=hospital.id, source_id=data.source_id, name=data.name)
+            session.add(patient)
+            stored[data.source_id] = patient
+        address = data.address
+        patient.name = data.name
+        patient.address_text = (address.text or ", ".join(address.lines))[:500]
+        patient.rt, patient.rw = address.rt, address.rw
+        patient.village_code, patient.district_code = address.village_code, address.district_code
+        patient.city_code, patient.postal_code = address.city_code, address.postal_code
+        phone = normalize_id_phone(data.phone)
+        if phone is not None:
+            patient.phone_e164 = phone
+        patient.updated_at = utcnow()
     session.flush()
-    return patient, patient.phone_e164 is not None
+    return stored

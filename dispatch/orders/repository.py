@@ -12,11 +12,6 @@ from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, Pre
 from dispatch.orders.state_machine import OrderStatus
 
 
-def get_patient(session: Session, hospital_id: int, source_id: str) -> Patient | None:
-    query = select(Patient).where(Patient.hospital_id == hospital_id, Patient.source_id == source_id)
-    return session.exec(query).first()
-
-
 def get_prescription(session: Session, hospital_id: int, number: str) -> Prescription | None:
     query = select(Prescription).where(
         Prescription.hospital_id == hospital_id, Prescription.prescription_number == number
@@ -78,3 +73,16 @@ def items_for(session: Session, prescription_id: int) -> Sequence[PrescriptionIt
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.exec(select(Order.status, func.count()).group_by(Order.status)).all()
     return {str(status): count for status, count in rows}
+
+
+def prescriptions_by_number(session: Session, hospital_id: int, numbers: list[str]) -> set[str]:
+    """Which of these prescription numbers the hospital has sent before."""
+    query = select(Prescription.prescription_number).where(
+        Prescription.hospital_id == hospital_id, col(Prescription.prescription_number).in_(numbers)
+    )
+    return set(session.exec(query).all())
+
+
+def patients_by_source_id(session: Session, hospital_id: int, source_ids: list[str]) -> dict[str, Patient]:
+    query = select(Patient).where(Patient.hospital_id == hospital_id, col(Patient.source_id).in_(source_ids))
+    return {patient.source_id: patient for patient in session.exec(query).all()}

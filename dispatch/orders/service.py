@@ -95,11 +95,11 @@ def transition(
         from_status=current.value,
         to_status=target.value,
     )
-    session.flush()
     kind = SMS_ON_ENTRY.get(target)
     if target == S.CANCELLED and current not in (S.RECEIVED, S.AWAITING_RELEASE):
         kind = "cancelled"
     if kind is not None:
+        session.flush()  # the SMS is keyed by the event
         assert event.id is not None
         notify_service.queue_sms(session, order, kind, dedupe_key=f"order{order.id}:{kind}:{event.id}")
     writeback_service.queue_writebacks(session, order, event)

@@ -31,8 +31,8 @@ def _take_chunk(source: str, hospital: Hospital, prescriptions: list[Prescriptio
     inbox_ids = inbox_service.archive_many(source, raws, hospital_id=hospital.id)
     try:
         with new_session() as session:
-            for inbox_id, prescription in zip(inbox_ids, prescriptions, strict=True):
-                prescription_intake.ingest_prescription(session, hospital, prescription, inbox_id=inbox_id)
+            batch = list(zip(prescriptions, inbox_ids, strict=True))
+            prescription_intake.ingest_batch(session, hospital, batch)
             inbox_service.mark_processed(session, inbox_ids)
             session.commit()
         return len(prescriptions)

@@ -44,6 +44,8 @@ def queue_writebacks(session: Session, order: Order, event: OrderEvent) -> None:
         return
     for sink in _enabled_sinks(session, order.hospital_id):
         if sink.kind == EVENT_SINK or (sink.kind in OUTCOME_SINKS and status in OUTCOME_STATES):
+            if event.id is None:
+                session.flush()  # the write-back names the event
             enqueue(
                 session,
                 topic_for(sink.kind),
