@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
@@ -130,9 +131,16 @@ def _create_many(
         prescriptions.append(prescription)
     session.add_all(prescriptions)
     session.flush()
+    _add_items(
+        session,
+        [
+            row
+            for prescription, (prescription_in, _inbox_id) in zip(prescriptions, batch, strict=True)
+            for row in _item_rows(prescription, prescription_in)
+        ],
+    )
     orders = []
     for prescription, (prescription_in, _inbox_id) in zip(prescriptions, batch, strict=True):
-        _add_items(session, prescription, prescription_in)
         patient = patients[prescription_in.patient.source_id]
         order = Order(
             hospital_id=hospital.id, prescription_id=prescription.id or 0, patient_id=patient.id or 0
@@ -202,7 +210,8 @@ def _amend(
         session.delete(item)
     prescription.inbox_id = inbox_id
     _set_fields(prescription, prescription_in)
-    _add_items(session, prescription, prescription_in)
+    session.flush()
+    _add_items(session, _item_rows(prescription, prescription_in))
     target, detail = _assess(order, hospital, prescription_in)
     if target == order.status:
         add_event(session, order, "system", f"Prescription amended by the hospital; {detail}")
@@ -281,24 +290,30 @@ def _set_fields(prescription: Prescription, prescription_in: PrescriptionIn) -> 
     prescription.coverage = [coverage.model_dump(mode="json") for coverage in prescription_in.coverage]
 
 
-def _add_items(session: Session, prescription: Prescription, prescription_in: PrescriptionIn) -> None:
+def _item_rows(prescription: Prescription, prescription_in: PrescriptionIn) -> list[dict[str, Any]]:
+    """Items as plain rows: nothing reads them back as objects here, so they skip the ORM's cost."""
     assert prescription.id is not None
-    session.add_all(
-        PrescriptionItem(
-            prescription_id=prescription.id,
-            code=item.code,
-            code_system=item.code_system,
-            local_code=item.local_code,
-            display=item.display[:DISPLAY_MAX],
-            quantity=item.quantity,
-            unit=item.unit,
-            instructions=item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
-            dosage_form=item.dosage_form,
-            drug_class=item.drug_class,
-            components=[component.model_dump(mode="json") for component in item.components],
-        )
+    return [
+        {
+            "prescription_id": prescription.id,
+            "code": item.code,
+            "code_system": item.code_system,
+            "local_code": item.local_code,
+            "display": item.display[:DISPLAY_MAX],
+            "quantity": item.quantity,
+            "unit": item.unit,
+            "instructions": item.instructions[:INSTRUCTIONS_MAX] if item.instructions else None,
+            "dosage_form": item.dosage_form,
+            "drug_class": item.drug_class,
+            "components": [component.model_dump(mode="json") for component in item.components],
+        }
         for item in prescription_in.items
-    )
+    ]
+
+
+def _add_items(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(PrescriptionItem), rows)
 
 
 def _upsert_patients(
