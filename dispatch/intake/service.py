@@ -41,11 +41,18 @@ def intake(
     Raises IntakeAuthError or SourceInputError for the caller to answer in its protocol's error form;
     the archived message records why it was refused either way.
     """
-    inbox_id = inbox_service.archive_raw(source, body, headers)
     with new_session() as session:
+        # One commit stores the raw message with whose it is (or why it was refused), before any parsing.
+        message = inbox_repository.archive(session, source=source, body=body, headers=headers)
         hospital = hospitals_service.authenticate_api_key(session, api_key) if api_key else None
+        if hospital is None:
+            inbox_repository.mark(message, InboxStatus.REJECTED, "missing or invalid API key")
+        else:
+            message.hospital_id = hospital.id
+        session.commit()
+        inbox_id = message.id
+    assert inbox_id is not None
     if hospital is None:
-        inbox_service.reject(inbox_id, "missing or invalid API key")
         raise IntakeAuthError("missing or invalid API key")
     return _parse_and_create(hospital, parse, body, inbox_id)
 
@@ -106,10 +113,7 @@ def _create_orders(
         ):
             assert order.id is not None
             outcomes.append(IntakeOutcome(prescription.prescription_id, order.id, created))
-        message = session.get(InboxMessage, inbox_id)
-        assert message is not None
-        message.hospital_id = hospital.id
-        inbox_repository.mark(message, InboxStatus.PROCESSED)
+        inbox_service.mark_processed(session, [inbox_id])
         session.commit()
     return outcomes
 
