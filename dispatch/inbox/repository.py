@@ -49,7 +49,6 @@ def archive(
         body=body,
     )
     session.add(message)
-    session.flush()
     return message
 
 

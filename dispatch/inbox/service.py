@@ -37,8 +37,10 @@ def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> N
 def archive_many(source: str, bodies: list[bytes], *, hospital_id: int | None) -> list[int]:
     """One commit for a whole batch a poll read, before any of it is parsed."""
     with new_session() as session:
-        messages = [InboxMessage(source=source, hospital_id=hospital_id, body=body) for body in bodies]
-        session.add_all(messages)
+        messages = [
+            repository.archive(session, source=source, body=body, headers={}, hospital_id=hospital_id)
+            for body in bodies
+        ]
         session.commit()
         return [message.id for message in messages if message.id is not None]
 

@@ -41,12 +41,8 @@ async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn
         return _fhir_response(
             200, informational_outcome("Notification received; the next pull fetches what changed")
         )
-    lines = [
-        f"Prescription {o.prescription_id}: order {o.order_id} {'created' if o.created else 'already received'}"
-        for o in outcomes
-    ]
     status = 201 if any(o.created for o in outcomes) else 200
-    return _fhir_response(status, informational_outcome("; ".join(lines)))
+    return _fhir_response(status, informational_outcome(service.describe_outcomes(outcomes)))
 
 
 OUTCOME_RESPONSES: dict[int | str, dict[str, object]] = {

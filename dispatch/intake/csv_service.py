@@ -19,7 +19,6 @@ from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox import service as inbox_service
 from dispatch.inbox.models import InboxMessage, InboxStatus
 from dispatch.orders import prescriptions as prescription_intake
-from hospital_adapter.canonical import SourceInputError
 from hospital_adapter.csv import CsvPrescription, RowError, parse_csv
 
 SOURCE = "csv"
@@ -97,16 +96,6 @@ def _take(
                 session, hospital, entry.prescription, inbox_id=inbox_id
             )
             session.commit()
-        except SourceInputError as exc:
-            session.rollback()
-            column = "no_hp" if "phone" in str(exc).lower() else None
-            message = (
-                f"no_hp bukan nomor HP Indonesia yang valid / {exc}"
-                if column
-                else f"resep {number} ditolak / prescription refused: {exc}"
-            )
-            errors.extend(RowError(row, column, message) for row in entry.rows)
-            return None
         except (SQLAlchemyError, ValueError) as exc:
             session.rollback()
             log.warning("csv intake: prescription %s refused: %s", number, type(exc).__name__)

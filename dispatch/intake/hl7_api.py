@@ -8,7 +8,6 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatch.core.http import bearer_token
 from dispatch.intake import service
-from dispatch.intake.mllp_listener import accepted_text
 from hospital_adapter.canonical import SourceInputError
 from hospital_adapter.hl7v2.ack import ack_for_error, build_ack
 from hospital_adapter.hl7v2.parser import parse_message
@@ -63,4 +62,4 @@ async def post_hl7v2(request: Request) -> Response:
         return _ack_response(401, ack, {"WWW-Authenticate": "Bearer"})
     except SourceInputError as exc:
         return _ack_response(400, ack_for_error(body, exc))
-    return _ack_response(200, build_ack(body, "AA", accepted_text(outcomes)))
+    return _ack_response(200, build_ack(body, "AA", service.describe_outcomes(outcomes)))

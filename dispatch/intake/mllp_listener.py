@@ -13,10 +13,7 @@ from collections.abc import Awaitable, Callable
 from dispatch.core.db import new_session
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.inbox import service as inbox_service
-
-# The shared intake path for a hospital known without an API key (archive first, parse, create orders in
-# one transaction, reject the archived message on SourceInputError) lives in dispatch.intake.service.
-from dispatch.intake.service import IntakeOutcome, intake_for_hospital
+from dispatch.intake.service import describe_outcomes, intake_for_hospital
 from hospital_adapter.canonical import SourceInputError
 from hospital_adapter.hl7v2.ack import ack_for_error, build_ack
 from hospital_adapter.hl7v2.mllp import serve_mllp
@@ -26,15 +23,6 @@ SOURCE = "hl7v2"
 MLLP_HEADERS = {"content-type": "application/hl7-v2", "x-gancang-transport": "mllp"}
 
 log = logging.getLogger(__name__)
-
-__all__ = ["handle_message", "intake_for_hospital", "make_handler", "serve"]
-
-
-def accepted_text(outcomes: list[IntakeOutcome]) -> str:
-    return "; ".join(
-        f"Prescription {o.prescription_id}: order {o.order_id} {'created' if o.created else 'already received'}"
-        for o in outcomes
-    )
 
 
 def handle_message(hospital_code: str, raw: bytes) -> bytes:
@@ -50,7 +38,7 @@ def handle_message(hospital_code: str, raw: bytes) -> bytes:
         outcomes = intake_for_hospital(SOURCE, parse_message, raw, MLLP_HEADERS, hospital)
     except SourceInputError as exc:
         return ack_for_error(raw, exc)
-    return build_ack(raw, "AA", accepted_text(outcomes))
+    return build_ack(raw, "AA", describe_outcomes(outcomes))
 
 
 def make_handler(hospital_code: str) -> Callable[[bytes], Awaitable[bytes]]:

@@ -29,6 +29,14 @@ class IntakeOutcome:
     created: bool
 
 
+def describe_outcomes(outcomes: list[IntakeOutcome]) -> str:
+    """The one-line answer every intake protocol gives (FHIR OperationOutcome, HL7 ACK)."""
+    return "; ".join(
+        f"Prescription {o.prescription_id}: order {o.order_id} {'created' if o.created else 'already received'}"
+        for o in outcomes
+    )
+
+
 def intake(
     source: str,
     parse: Callable[[bytes], list[PrescriptionIn]],
@@ -54,7 +62,7 @@ def intake(
     assert inbox_id is not None
     if hospital is None:
         raise IntakeAuthError("missing or invalid API key")
-    return _parse_and_create(hospital, parse, body, inbox_id)
+    return create_from_archive(hospital, parse, body, inbox_id)
 
 
 def intake_for_hospital(
@@ -66,19 +74,13 @@ def intake_for_hospital(
 ) -> list[IntakeOutcome]:
     """For channels where the hospital is known by other means (an MLLP port per hospital, the CLI)."""
     inbox_id = inbox_service.archive_raw(source, body, headers, hospital_id=hospital.id)
-    return _parse_and_create(hospital, parse, body, inbox_id)
+    return create_from_archive(hospital, parse, body, inbox_id)
 
 
 def create_from_archive(
     hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
 ) -> list[IntakeOutcome]:
-    """For a message already archived (a poll archives its batch first): parse it and create its orders."""
-    return _parse_and_create(hospital, parse, body, inbox_id)
-
-
-def _parse_and_create(
-    hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
-) -> list[IntakeOutcome]:
+    """Parse a message already archived and create its orders; a refusal marks the archived message."""
     try:
         return _create_orders(hospital, _parse(parse, body), inbox_id)
     except SourceInputError as exc:
@@ -138,4 +140,4 @@ def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
         source = get_source(message.source)
     except HospitalSourceError as exc:
         raise NotReprocessable(f"{message.source} messages cannot be re-run here") from exc
-    return _parse_and_create(hospital, source.parse, message.body, inbox_id)
+    return create_from_archive(hospital, source.parse, message.body, inbox_id)

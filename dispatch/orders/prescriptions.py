@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel import Session
 
@@ -274,10 +274,8 @@ def _assess(order: Order, hospital: Hospital, prescription_in: PrescriptionIn) -
     return S.AWAITING_RELEASE, "Waiting for a pharmacist to verify and release"
 
 
-def _json(decision: Any) -> dict[str, Any]:
-    if is_dataclass(decision) and not isinstance(decision, type):
-        return asdict(decision)
-    return dict(decision.model_dump(mode="json"))
+def _json(decision: BaseModel) -> dict[str, Any]:
+    return decision.model_dump(mode="json")
 
 
 def _set_fields(prescription: Prescription, prescription_in: PrescriptionIn) -> None:

@@ -1,4 +1,4 @@
-"""Order logic: intake of canonical prescriptions, transitions with their timeline and side effects.
+"""Order logic: transitions with their timeline and side effects, and the staff's actions on an order.
 
 Never commits: the request or the task that calls it owns the transaction, so a state change and its
 outbox rows land together or not at all.

@@ -36,7 +36,7 @@ def _take_chunk(source: str, hospital: Hospital, prescriptions: list[Prescriptio
             inbox_service.mark_processed(session, inbox_ids)
             session.commit()
         return len(prescriptions)
-    except (SourceInputError, ValueError, SQLAlchemyError):
+    except (ValueError, SQLAlchemyError):
         log.warning("sources.chunk_retried_one_by_one", source=source, size=len(prescriptions))
     taken = 0
     for inbox_id, raw in zip(inbox_ids, raws, strict=True):
