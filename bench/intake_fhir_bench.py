@@ -18,7 +18,7 @@ import sys
 import time
 
 import httpx
-from _support import fresh_database, seed_hospital, wait_for
+from _support import fresh_database, seed_hospital
 
 
 def free_port() -> int:
@@ -66,8 +66,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    fresh_database()
+    fresh_database()  # before anything from dispatch is imported: its settings are read once
     _hospital_id, api_key = seed_hospital()
+    from dispatch.demo import wait_until_up
+
     port = free_port()
     env = {**os.environ, "GANCANG_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
@@ -77,7 +79,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", {"api": server})
         bodies = bundles(args.bundles)
         warmup, measured = bodies[:100], bodies[100:]
         asyncio.run(post_all(f"http://127.0.0.1:{port}/fhir/r4/Bundle", api_key, warmup, args.concurrency))

@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from couriers.base import CourierAdapter, CourierPlugin
 
@@ -60,21 +60,25 @@ def get_plugin(name: str) -> CourierPlugin:
         raise LookupError(f"unknown courier {name!r}; known couriers: {known}") from None
 
 
-def build_adapter(
-    name: str, settings: Mapping[str, Any], transport: httpx.BaseTransport | None = None
-) -> CourierAdapter:
-    """Validate raw settings with the courier's own model and build its adapter.
+def validate_settings(name: str, settings: Mapping[str, Any]) -> BaseModel:
+    """Raw settings checked by the courier's own model; ValueError when they do not fit.
 
     The error lists field names and reasons only: pydantic's default message echoes input values, which
     would put pass keys and tokens into logs.
     """
     plugin = get_plugin(name)
     try:
-        validated = plugin.settings_model.model_validate(dict(settings))
+        return plugin.settings_model.model_validate(dict(settings))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or '(settings)'}: {error['msg']}"
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise ValueError(f"invalid settings for courier {name!r}: {problems}") from None
-    return plugin.build(validated, transport)
+
+
+def build_adapter(
+    name: str, settings: Mapping[str, Any], transport: httpx.BaseTransport | None = None
+) -> CourierAdapter:
+    """Validate raw settings with the courier's own model and build its adapter."""
+    return get_plugin(name).build(validate_settings(name, settings), transport)

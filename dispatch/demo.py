@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,8 +139,8 @@ def running_stack(
                 processes[name] = subprocess.Popen(
                     command, env=env, stdout=log_file, stderr=subprocess.STDOUT
                 )
-            _wait_until_up(f"http://127.0.0.1:{port}/readyz", processes)
-            _wait_until_up(f"http://127.0.0.1:{sandbox_port}/_sandbox/bookings", processes)
+            wait_until_up(f"http://127.0.0.1:{port}/readyz", processes)
+            wait_until_up(f"http://127.0.0.1:{sandbox_port}/_sandbox/bookings", processes)
             yield
         finally:
             _stop(processes)
@@ -158,10 +158,13 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def _wait_until_up(url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
+def wait_until_up(
+    url: str, processes: Mapping[str, subprocess.Popen[bytes]] | None = None, timeout: float = 60.0
+) -> None:
+    """Until ``url`` answers 200; fails at once if one of the ``processes`` serving it has died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, process in processes.items():
+        for name, process in (processes or {}).items():
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{name} exited with {process.returncode}; see {settings.data_dir / 'logs'}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from couriers.registry import get_plugin
+from couriers.registry import validate_settings
 from dispatch.core.security import new_bearer_token, token_hash
 from dispatch.hospitals import repository
 from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital, HospitalCreate
@@ -55,8 +55,7 @@ def add_courier_account(
 ) -> CourierAccount:
     """Validates the settings with the courier's own model now, not at the first booking."""
     assert hospital.id is not None
-    plugin = get_plugin(courier)
-    plugin.settings_model.model_validate(settings)
+    validate_settings(courier, settings)
     account = CourierAccount(
         hospital_id=hospital.id, courier=courier, label=label, settings=settings, priority=priority
     )
@@ -68,9 +67,8 @@ def add_courier_account(
 def validate_enabled_courier_accounts(session: Session) -> None:
     """Start-up check: every enabled account's courier must load and its settings validate, or we refuse."""
     for account in repository.all_enabled_courier_accounts(session):
-        plugin = get_plugin(account.courier)
         try:
-            plugin.settings_model.model_validate(account.settings)
+            validate_settings(account.courier, account.settings)
         except ValueError as exc:
             raise RuntimeError(
                 f"courier account {account.id} ({account.courier}) of hospital {account.hospital_id} "
