@@ -8,10 +8,11 @@ import sqlalchemy as sa
 from khanza_seed import add_patient, add_prescription, add_sep, add_visit, generate_prescriptions
 from sqlmodel import Session, select
 
+from dispatch.core.clock import WIB
 from dispatch.core.db import new_session
 from dispatch.hospitals.models import Hospital, HospitalSink, HospitalSource
 from dispatch.inbox.models import InboxMessage
-from dispatch.orders.models import Order, Prescription
+from dispatch.orders.models import Order, OrderEvent, Prescription
 from dispatch.orders.service import transition
 from dispatch.orders.state_machine import OrderStatus as S
 from dispatch.outbox.models import OutboxMessage
@@ -97,12 +98,14 @@ def test_delivery_writes_the_hand_over_time_into_khanza(session, hospital, seed_
     with new_session() as db:
         [row] = db.exec(select(OutboxMessage).where(OutboxMessage.topic == "writeback.khanza_handover")).all()
     assert celery.tasks[row.topic].apply(args=[row.id]).successful()
+    with new_session() as db:
+        delivered = db.exec(select(OrderEvent).where(OrderEvent.to_status == "delivered")).one()
     with seed_engine.connect() as conn:
         written = conn.execute(
             sa.text("SELECT CAST(tgl_penyerahan AS CHAR), CAST(jam_penyerahan AS CHAR) FROM resep_obat")
         ).one()
-    assert written[0] != "0000-00-00" and written[0] is not None
-    assert written[1] is not None
+    handed_over = delivered.at.astimezone(WIB)  # Khanza keeps local time
+    assert tuple(written) == (handed_over.strftime("%Y-%m-%d"), handed_over.strftime("%H:%M:%S"))
 
 
 def test_one_poll_of_many_prescriptions(session, hospital, seed_engine, khanza_dsn):
