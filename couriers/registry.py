@@ -6,6 +6,7 @@ dispatch, so a broken entry point, a wrong object behind it, or a name clash rai
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -22,7 +23,10 @@ class PluginLoadError(RuntimeError):
     """An installed courier entry point cannot be used."""
 
 
+@functools.cache
 def _discover() -> dict[str, CourierPlugin]:
+    """Loaded once per process: every webhook and booking asks for its courier, and scanning the installed
+    distributions' entry points costs milliseconds each time."""
     plugins: dict[str, CourierPlugin] = {}
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         try:

@@ -15,6 +15,14 @@ from couriers.gosend import PLUGIN, GoSendAdapter, GoSendSettings
 VALID_SETTINGS = {"client_id": "gancang-test", "pass_key": "pass-key-secret"}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_discovery():
+    """Discovery is cached per process; these tests swap the entry points, so each starts and ends clean."""
+    registry._discover.cache_clear()
+    yield
+    registry._discover.cache_clear()
+
+
 def test_gosend_is_discovered_through_its_entry_point():
     assert registry.get_plugin("gosend") is PLUGIN
     assert PLUGIN in registry.all_plugins()
