@@ -270,12 +270,15 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         attempt.status = ATTEMPT_OUTCOME[event.status]
     is_current = order.current_attempt_id == attempt.id
     if event.status in GIVE_BACK:
-        if attempt.status in ACTIVE_ATTEMPT:
+        was_live = attempt.status in ACTIVE_ATTEMPT
+        if was_live:
             attempt.status = GIVE_BACK[event.status]
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
-        if is_current:
+        # Only the report that ends a live booking moves the order: a second one (a cancel after no_driver,
+        # a resend under a new id) must not send a no_courier order round the fallback again.
+        if is_current and was_live:
             fall_back(session, order, f"{attempt.courier} gave the job back ({event.provider_status})")
-        return EventOutcome(is_current, "given back")
+        return EventOutcome(is_current and was_live, "given back")
     if (not is_current or order.status in TERMINAL) and attempt.status in ACTIVE_ATTEMPT:
         return _cancel_stray_booking(session, order, attempt, event, summary)
     target = COURIER_STATUS_TO_ORDER.get(event.status)

@@ -364,3 +364,20 @@ def test_a_driver_on_a_cancelled_order_is_told_to_stand_down(client, booked_orde
     assert alert.kind == "alert"
     assert "no longer in charge" in alert.detail
     assert len(pending_rows("dispatch.cancel_booking")) == cancels_before + 1
+
+
+def test_a_second_give_back_leaves_a_no_courier_order_with_the_person(client, booked_order):
+    report(client, gosend_event("no_driver", event_date=at(3)))
+    assert order(booked_order).status == S.NO_COURIER
+
+    # GoSend reports the same booking again (a cancel after no_driver, or a resend under a new event id).
+    report(client, gosend_event("cancelled", event_date=at(4), event_id="after-no-driver"))
+
+    assert order(booked_order).status == S.NO_COURIER
+    assert state_changes(booked_order)[-1] == (
+        "ready",
+        "no_courier",
+        "No enabled courier left that can take this order",
+    )
+    assert sms_kinds(booked_order) == ["released", "no_courier"]
+    assert pending_rows("dispatch.book") == []
