@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import BaseModel
 
-from couriers.base import Capabilities, CourierAdapter, CourierPlugin
+from couriers.base import CourierAdapter, CourierPlugin
 from couriers.gosend.client import GoSendAdapter
 from couriers.gosend.settings import GoSendSettings
 
@@ -22,7 +22,6 @@ PLUGIN = CourierPlugin(
     label="GoSend",
     settings_model=GoSendSettings,
     build=build,
-    capabilities=Capabilities(instant=True, same_day=True, max_distance_km=40),
 )
 
 __all__ = ["PLUGIN", "GoSendAdapter", "GoSendSettings"]

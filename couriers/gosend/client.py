@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from couriers.base import Booking, CourierError, CourierEvent, DeliveryRequest, Quote
+from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
 from couriers.gosend import mapper
 from couriers.gosend.settings import GoSendSettings
 
@@ -67,12 +67,17 @@ class GoSendAdapter:
     ) -> None:
         self.close()
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(instant=True, same_day=True, max_distance_km=self._settings.max_distance_km)
+
     def quote(self, request: DeliveryRequest) -> Quote:
         method = mapper.shipment_method(request.service, self._settings.shipment_method)
         response = self._send("GET", "/calculate/price", params=mapper.price_query(request))
         return mapper.parse_quote(_json(response), service=request.service, method=method)
 
-    def book(self, request: DeliveryRequest) -> Booking:
+    def book(self, request: DeliveryRequest, quote: Quote | None = None) -> Booking:
+        """GoSend books without a quotation; ``quote`` is accepted for the protocol and not needed."""
         method = mapper.shipment_method(request.service, self._settings.shipment_method)
         response = self._send("POST", "/booking", json=mapper.booking_request(request, method))
         body = _json(response)

@@ -26,6 +26,8 @@ class GoSendSettings(BaseModel):
     # What our "instant" service books: GoSend also sells "InstantCar" for loads a motorbike cannot carry.
     shipment_method: str = Field(default="Instant", min_length=1)
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # GoSend Instant's public reach; a contract may say otherwise.
+    max_distance_km: float = Field(default=40.0, gt=0)
 
     @field_validator("pass_key")
     @classmethod

@@ -15,7 +15,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
 from couriers.base import CourierEvent, CourierStatus, DeliveryRequest, Place
-from couriers.registry import get_plugin
+from couriers.registry import build_adapter
 from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
@@ -109,7 +109,7 @@ def next_courier_account(session: Session, order: Order) -> CourierAccount | Non
     distance = route_km(session, order)
     cold_chain = COLD_CHAIN in order.flags
     for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id):
-        capabilities = get_plugin(account.courier).capabilities
+        capabilities = build_adapter(account.courier, account.settings).capabilities
         if account.id in tried or (cold_chain and not capabilities.instant):
             continue
         limit = capabilities.max_distance_km

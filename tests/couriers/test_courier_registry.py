@@ -28,7 +28,8 @@ def test_gosend_is_discovered_through_its_entry_point():
     assert PLUGIN in registry.all_plugins()
     assert PLUGIN.label == "GoSend"
     assert PLUGIN.settings_model is GoSendSettings
-    assert PLUGIN.capabilities == Capabilities(instant=True, same_day=True, max_distance_km=40)
+    adapter = registry.build_adapter("gosend", VALID_SETTINGS)
+    assert adapter.capabilities == Capabilities(instant=True, same_day=True, max_distance_km=40)
 
 
 def test_unknown_courier_lists_known_names():
