@@ -6,7 +6,7 @@ PostgreSQL in production, a SQLite file as the embedded default: the same models
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
@@ -16,7 +16,7 @@ from fastapi import Depends
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from dispatch.core.settings import settings
 
@@ -87,3 +87,44 @@ def enum_column_type(enum_cls: type[enum.StrEnum]) -> sa.Enum:
         length=32,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert plain rows with the model's declared defaults and return their ids, in the order given.
+
+    For intake batches of thousands: building SQLModel objects costs about 0.2 ms each, more than the insert.
+    On PostgreSQL the ids are drawn from the sequence first, so the rows go as one pipelined executemany of a
+    single-row statement; a multi-row ``INSERT … RETURNING`` spends longer in psycopg's parsing of the huge
+    statement than in the database.
+    """
+    if not rows:
+        return []
+    table = model.__table__  # type: ignore[attr-defined]
+    defaults = _declared_defaults(model)
+    full = [{**defaults, **row} for row in rows]
+    if is_postgres(session):
+        sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+        ids = list(
+            session.execute(
+                sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(full)))
+            ).scalars()
+        )
+        for row, row_id in zip(full, ids, strict=True):
+            row["id"] = row_id
+        session.execute(sa.insert(table), full)
+        return ids
+    returned = session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), full)
+    return list(returned.scalars())
+
+
+def _declared_defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """Each field's default, factories called once: the values are serialised at once, so rows may share."""
+    defaults: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name == "id":
+            continue
+        if field.default_factory is not None:
+            defaults[name] = field.default_factory()  # type: ignore[call-arg]
+        elif not field.is_required():
+            defaults[name] = field.default
+    return defaults

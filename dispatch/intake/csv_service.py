@@ -92,7 +92,7 @@ def _take(
     number = entry.prescription.prescription_id
     with new_session() as session:
         try:
-            order, created = prescription_intake.ingest_prescription(
+            order_id, created = prescription_intake.ingest_prescription(
                 session, hospital, entry.prescription, inbox_id=inbox_id
             )
             session.commit()
@@ -109,8 +109,7 @@ def _take(
                 for row in entry.rows
             )
             return None
-    assert order.id is not None
-    return AcceptedPrescription(number, entry.rows, order.id, created)
+    return AcceptedPrescription(number, entry.rows, order_id, created)
 
 
 def _finish(inbox_id: int, report: CsvIngestReport, filename: str, actor: str) -> None:

@@ -110,11 +110,10 @@ def _create_orders(
     outcomes = []
     with new_session() as session:
         batch = [(prescription, inbox_id) for prescription in prescriptions]
-        for prescription, (order, created) in zip(
+        for prescription, (order_id, created) in zip(
             prescriptions, prescription_intake.ingest_batch(session, hospital, batch), strict=True
         ):
-            assert order.id is not None
-            outcomes.append(IntakeOutcome(prescription.prescription_id, order.id, created))
+            outcomes.append(IntakeOutcome(prescription.prescription_id, order_id, created))
         inbox_service.mark_processed(session, [inbox_id])
         session.commit()
     return outcomes

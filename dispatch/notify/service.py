@@ -43,10 +43,10 @@ def tracking_url(session: Session, order: Order) -> str | None:
     return f"{settings.public_base_url.rstrip('/')}/t/{derive_token(settings.secret_key, token.salt)}"
 
 
-def queue_sms(session: Session, order: Order, kind: str, *, dedupe_key: str) -> None:
+def queue_sms(session: Session, order_id: int, hospital_id: int, kind: str, *, dedupe_key: str) -> None:
     enqueue(
         session,
         SMS_TOPIC,
-        {"order_id": order.id, "kind": kind, "dedupe_key": dedupe_key},
-        hospital_id=order.hospital_id,
+        {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key},
+        hospital_id=hospital_id,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -179,3 +181,15 @@ class OrderDetail(OrderPublic):
 class OrdersPublic(SQLModel):
     data: list[OrderPublic]
     count: int
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One order's move, as the messages it owes need it. ``event_id`` is a callable so that a single
+    transition flushes its timeline entry only when a message must name it."""
+
+    order_id: int
+    hospital_id: int
+    previous: OrderStatus
+    target: OrderStatus
+    event_id: Callable[[], int]

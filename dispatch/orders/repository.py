@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -83,6 +85,32 @@ def prescriptions_by_number(session: Session, hospital_id: int, numbers: list[st
     return set(session.exec(query).all())
 
 
-def patients_by_source_id(session: Session, hospital_id: int, source_ids: list[str]) -> dict[str, Patient]:
-    query = select(Patient).where(Patient.hospital_id == hospital_id, col(Patient.source_id).in_(source_ids))
-    return {patient.source_id: patient for patient in session.exec(query).all()}
+class StoredPatient(NamedTuple):
+    id: int
+    phone_e164: str | None
+
+
+def stored_patients(session: Session, hospital_id: int, source_ids: list[str]) -> dict[str, StoredPatient]:
+    """By hospital patient number; plain rows, since an intake batch only needs the id and the phone."""
+    query = select(Patient.source_id, Patient.id, Patient.phone_e164).where(
+        Patient.hospital_id == hospital_id, col(Patient.source_id).in_(source_ids)
+    )
+    rows = session.exec(query).all()
+    return {source_id: StoredPatient(patient_id or 0, phone) for source_id, patient_id, phone in rows}
+
+
+def update_patients(session: Session, rows_by_id: dict[int, dict[str, Any]]) -> None:
+    """Each patient's new values, in one executemany per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for patient_id, row in rows_by_id.items():
+        # Bind names must differ from column names in an executemany UPDATE.
+        values = {f"new_{name}": value for name, value in row.items()}
+        by_columns.setdefault(tuple(sorted(row)), []).append({"patient_id": patient_id, **values})
+    table = Patient.__table__  # type: ignore[attr-defined]
+    for columns, rows in by_columns.items():
+        statement = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("patient_id"))
+            .values({name: sa.bindparam(f"new_{name}") for name in columns})
+        )
+        session.connection().execute(statement, rows)

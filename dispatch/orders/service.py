@@ -6,6 +6,7 @@ outbox rows land together or not at all.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -15,7 +16,7 @@ from dispatch.core.clock import utcnow
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, BookingAttempt
 from dispatch.notify import service as notify_service
 from dispatch.notify.phones import normalize_id_phone
-from dispatch.orders.models import Order, OrderEvent, Patient
+from dispatch.orders.models import Order, OrderEvent, Patient, StateChange
 from dispatch.orders.state_machine import TERMINAL, OrderStatus, TransitionRefused, check_transition
 from dispatch.outbox.service import enqueue
 from dispatch.writeback import service as writeback_service
@@ -42,6 +43,30 @@ DISPATCH_TOPIC = "dispatch.book"
 CANCEL_BOOKING_TOPIC = "dispatch.cancel_booking"
 
 
+def event_row(
+    order_id: int,
+    hospital_id: int,
+    kind: str,
+    detail: str,
+    *,
+    actor: str = "system",
+    data: dict[str, Any] | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> dict[str, Any]:
+    """One timeline entry as column values: an ORM object for a single change, a bulk row for an intake batch."""
+    return {
+        "order_id": order_id,
+        "hospital_id": hospital_id,
+        "kind": kind,
+        "detail": detail[:500],
+        "actor": actor,
+        "data": data or {},
+        "from_status": from_status,
+        "to_status": to_status,
+    }
+
+
 def add_event(
     session: Session,
     order: Order,
@@ -55,17 +80,28 @@ def add_event(
 ) -> OrderEvent:
     assert order.id is not None
     event = OrderEvent(
-        order_id=order.id,
-        hospital_id=order.hospital_id,
-        kind=kind,
-        detail=detail[:500],
-        actor=actor,
-        data=data or {},
-        from_status=from_status,
-        to_status=to_status,
+        **event_row(
+            order.id,
+            order.hospital_id,
+            kind,
+            detail,
+            actor=actor,
+            data=data,
+            from_status=from_status,
+            to_status=to_status,
+        )
     )
     session.add(event)
     return event
+
+
+def state_fields(current: OrderStatus, target: OrderStatus, now: datetime) -> dict[str, Any]:
+    """The order's columns after a checked move from ``current`` to ``target``."""
+    check_transition(current, target)
+    fields: dict[str, Any] = {"status": target, "status_changed_at": now}
+    if target in TERMINAL:
+        fields["closed_at"] = now
+    return fields
 
 
 def transition(
@@ -78,13 +114,10 @@ def transition(
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
     """The only way an order changes state: checked, timed, on the timeline, and announced by SMS."""
+    assert order.id is not None
     current = order.status
-    check_transition(current, target)
-    now = utcnow()
-    order.status = target
-    order.status_changed_at = now
-    if target in TERMINAL:
-        order.closed_at = now
+    for name, value in state_fields(current, target, utcnow()).items():
+        setattr(order, name, value)
     event = add_event(
         session,
         order,
@@ -95,15 +128,27 @@ def transition(
         from_status=current.value,
         to_status=target.value,
     )
-    kind = SMS_ON_ENTRY.get(target)
-    if target == S.CANCELLED and current not in (S.RECEIVED, S.AWAITING_RELEASE):
+
+    def event_id() -> int:
+        if event.id is None:
+            session.flush()
+        assert event.id is not None
+        return event.id
+
+    announce(session, StateChange(order.id, order.hospital_id, current, target, event_id))
+    return event
+
+
+def announce(session: Session, change: StateChange) -> None:
+    """What a state change owes others, queued in its transaction: the patient's SMS and the hospital's
+    write-backs."""
+    kind = SMS_ON_ENTRY.get(change.target)
+    if change.target == S.CANCELLED and change.previous not in (S.RECEIVED, S.AWAITING_RELEASE):
         kind = "cancelled"
     if kind is not None:
-        session.flush()  # the SMS is keyed by the event
-        assert event.id is not None
-        notify_service.queue_sms(session, order, kind, dedupe_key=f"order{order.id}:{kind}:{event.id}")
-    writeback_service.queue_writebacks(session, order, event)
-    return event
+        dedupe_key = f"order{change.order_id}:{kind}:{change.event_id()}"  # the SMS is keyed by the event
+        notify_service.queue_sms(session, change.order_id, change.hospital_id, kind, dedupe_key=dedupe_key)
+    writeback_service.queue_writebacks(session, change)
 
 
 class ReleaseRefused(ValueError):

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import HospitalSink
-from dispatch.orders.models import Order, OrderEvent
+from dispatch.orders.models import StateChange
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.service import enqueue
 from hospital_adapter.sinks.event_webhooks import EventWebhookSettings
@@ -38,19 +38,19 @@ def _enabled_sinks(session: Session, hospital_id: int) -> Sequence[HospitalSink]
     return cache[hospital_id]
 
 
-def queue_writebacks(session: Session, order: Order, event: OrderEvent) -> None:
-    status = OrderStatus(event.to_status) if event.to_status else None
-    if status is None:
-        return
-    for sink in _enabled_sinks(session, order.hospital_id):
-        if sink.kind == EVENT_SINK or (sink.kind in OUTCOME_SINKS and status in OUTCOME_STATES):
-            if event.id is None:
-                session.flush()  # the write-back names the event
+def queue_writebacks(session: Session, change: StateChange) -> None:
+    for sink in _enabled_sinks(session, change.hospital_id):
+        if sink.kind == EVENT_SINK or (sink.kind in OUTCOME_SINKS and change.target in OUTCOME_STATES):
             enqueue(
                 session,
                 topic_for(sink.kind),
-                {"order_id": order.id, "sink_id": sink.id, "event_id": event.id, "status": status.value},
-                hospital_id=order.hospital_id,
+                {
+                    "order_id": change.order_id,
+                    "sink_id": sink.id,
+                    "event_id": change.event_id(),  # the write-back names the event
+                    "status": change.target.value,
+                },
+                hospital_id=change.hospital_id,
             )
 
 

@@ -46,25 +46,33 @@ def test_a_mixed_batch_creates_amends_and_repeats_in_the_order_given(
     session.commit()
 
     assert [created for _order, created in results] == [True, False, True, False, True]
-    assert results[1][0].id == first.id
-    assert results[3][0].id == results[0][0].id
-    orders = session.exec(select(Order).order_by(Order.id)).all()
+    assert results[1][0] == first
+    assert results[3][0] == results[0][0]
+    orders = {o.id: o for o in session.exec(select(Order).order_by(Order.id)).all()}
     assert len(orders) == 4
-    assert {o.status.value for o in orders} == {"awaiting_release"}
-    assert results[2][0].flags == ["invalid_phone"]
+    assert {o.status.value for o in orders.values()} == {"awaiting_release"}
+    assert orders[results[2][0]].flags == ["invalid_phone"]
+    assert orders[results[0][0]].flags == []
     amended_items = session.exec(
-        select(PrescriptionItem).where(PrescriptionItem.prescription_id == first.prescription_id)
+        select(PrescriptionItem).where(PrescriptionItem.prescription_id == orders[first].prescription_id)
     ).all()
     assert [item.quantity for item in amended_items] == [10]
     assert len(session.exec(select(Patient)).all()) == 4
     # Every new order has its received event and its first state on the timeline, once.
-    for order, created in results:
+    for order_id, created in results:
         if created:
-            kinds = [
-                e.kind for e in session.exec(select(OrderEvent).where(OrderEvent.order_id == order.id)).all()
-            ]
+            events = session.exec(
+                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+            ).all()
+            kinds = [event.kind for event in events]
             assert kinds.count("state") == 1
             assert kinds[0] == "system"
+            assert (events[-1].from_status, events[-1].to_status) == ("received", "awaiting_release")
+    assert [e.kind for e in session.exec(select(OrderEvent).where(OrderEvent.order_id == results[2][0]))] == [
+        "system",
+        "alert",
+        "state",
+    ]
 
 
 def test_the_same_patient_twice_in_a_batch_is_one_patient(session: Session, hospital: Hospital) -> None:
