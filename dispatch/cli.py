@@ -334,6 +334,15 @@ def sandbox(
     webhook_header: Annotated[
         str, typer.Option(help="Header that carries the webhook token")
     ] = "Authorization",
+    grabexpress_webhook_url: Annotated[
+        str, typer.Option(help="Where to send GrabExpress tracking webhooks")
+    ] = "http://127.0.0.1:8000/webhooks/couriers/grabexpress",
+    lalamove_webhook_url: Annotated[
+        str, typer.Option(help="Where to send Lalamove webhooks")
+    ] = "http://127.0.0.1:8000/webhooks/couriers/lalamove",
+    partner_webhook_url: Annotated[
+        str, typer.Option(help="Where the local partner sends its status messages")
+    ] = "http://127.0.0.1:8000/webhooks/couriers/webhook",
     step_delay: float = 2.0,
     scenario: Annotated[
         str, typer.Option(help="happy, no_driver, failed_delivery or driver_cancels")
@@ -341,21 +350,29 @@ def sandbox(
     duplicate_events: Annotated[bool, typer.Option(help="Send every webhook twice")] = False,
     shuffle: Annotated[bool, typer.Option(help="Send the last two webhooks out of order")] = False,
 ) -> None:
-    """Run the courier sandbox: a GoSend-compatible API that sends status webhooks back."""
+    """Run the courier sandbox: GoSend, GrabExpress, Lalamove and local-partner dialects that send webhooks back.
+
+    Per-booking scenarios and API faults are set at run time through ``/_sandbox/rules`` and ``/_sandbox/faults``.
+    """
     from couriers.sandbox import SandboxConfig
     from couriers.sandbox import serve as serve_sandbox
 
     config = SandboxConfig.model_validate(
         {
-            "client_id": client_id,
-            "pass_key": pass_key,
-            "webhook_url": webhook_url,
-            "webhook_token": webhook_token,
-            "webhook_header": webhook_header,
             "step_delay_seconds": step_delay,
             "default_scenario": scenario,
             "duplicate_events": duplicate_events,
             "shuffle": shuffle,
+            "gosend": {
+                "client_id": client_id,
+                "pass_key": pass_key,
+                "webhook_url": webhook_url,
+                "webhook_token": webhook_token,
+                "webhook_header": webhook_header,
+            },
+            "grabexpress": {"webhook_url": grabexpress_webhook_url},
+            "lalamove": {"webhook_url": lalamove_webhook_url},
+            "webhook": {"webhook_url": partner_webhook_url},
         }
     )
     serve_sandbox(host, port, config)

@@ -79,7 +79,7 @@ class Received:
 class WebhookReceiver:
     """A tiny threaded HTTP server standing in for our webhook endpoint; it can refuse the first N calls."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, path: str = "/webhooks/gosend") -> None:
         self.received: list[Received] = []
         self._fail_first = fail_first
         self._condition = threading.Condition()
@@ -105,7 +105,8 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/gosend"
+        self.path = path
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def start(self) -> None:
         self._thread.start()
@@ -127,8 +128,8 @@ def make_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
     """Start webhook receivers (optionally refusing their first calls); all are stopped when the test ends."""
     receivers: list[WebhookReceiver] = []
 
-    def make(fail_first: int = 0) -> WebhookReceiver:
-        receiver = WebhookReceiver(fail_first)
+    def make(fail_first: int = 0, path: str = "/webhooks/gosend") -> WebhookReceiver:
+        receiver = WebhookReceiver(fail_first, path)
         receiver.start()
         receivers.append(receiver)
         return receiver

@@ -43,15 +43,19 @@ def start(sandbox_factory, make_receiver) -> Iterator[Callable[..., tuple[GoSend
     def start(fail_first: int = 0, **overrides: object) -> tuple[GoSendAdapter, object, str]:
         receiver = make_receiver(fail_first)
         config = SandboxConfig.model_validate(
-            {"step_delay_seconds": FAST, "webhook_retry_delay_seconds": 0.01, "webhook_url": receiver.url}
+            {
+                "step_delay_seconds": FAST,
+                "webhook_retry_delay_seconds": 0.01,
+                "gosend": {"webhook_url": receiver.url},
+            }
             | overrides
         )
         base_url = sandbox_factory(config)
         settings = GoSendSettings(
-            client_id=config.client_id,
-            pass_key=SecretStr(config.pass_key),
+            client_id=config.gosend.client_id,
+            pass_key=SecretStr(config.gosend.pass_key),
             base_url=base_url,
-            webhook_token=SecretStr(config.webhook_token or "unset"),
+            webhook_token=SecretStr(config.gosend.webhook_token or "unset"),
             timeout_seconds=5,
         )
         adapter = GoSendAdapter(settings)
@@ -119,7 +123,7 @@ def test_no_driver_rule_matches_normalized_destination_phone(start, banyuwangi_r
     assert [event.status for event in received] == [CourierStatus.REQUESTED, CourierStatus.NO_DRIVER]
     assert received[1].raw["type"] == "DRIVER_NOT_FOUND"
     listing = httpx.get(f"{base_url}/_sandbox/bookings").json()["bookings"]
-    assert [(b["orderNo"], b["scenario"], b["status"]) for b in listing] == [
+    assert [(b["provider_order_id"], b["scenario"], b["status"]) for b in listing] == [
         (booking.provider_order_id, "no_driver", "no_driver")
     ]
     assert [w["delivered"] for w in listing[0]["webhooks"]] == [True, True]
@@ -227,9 +231,9 @@ def test_a_restarted_sandbox_never_repeats_an_order_number():
     """Our database keeps earlier runs' bookings; a new sandbox must not reuse their GoSend numbers."""
     import time
 
-    from couriers.sandbox.app import SandboxState
+    from couriers.sandbox.engine import Engine
 
-    first = SandboxState(config=SandboxConfig())
+    first = Engine(SandboxConfig())
     time.sleep(0.15)
-    restarted = SandboxState(config=SandboxConfig())
+    restarted = Engine(SandboxConfig())
     assert restarted.next_id > first.next_id
