@@ -1,8 +1,9 @@
 """FHIR Bundles over HTTP into PostgreSQL: prescriptions per second through uvicorn with 2 workers.
 
-Run: .venv/bin/python bench/intake_fhir_bench.py [--bundles 2000] [--concurrency 32]
-Prints the rate, latency percentiles, and how many orders PostgreSQL holds afterwards (it must equal the
-number of bundles: nothing lost).
+Run: .venv/bin/python bench/intake_fhir_bench.py [--bundles 2000] [--per-bundle 1] [--concurrency 32]
+``--per-bundle N`` puts N prescriptions (N patients) in each Bundle, as a SIMRS pushing its backlog does;
+1 is one Bundle per visit. Prints the rate, latency percentiles, and how many orders PostgreSQL holds
+afterwards (it must equal the number of prescriptions sent: nothing lost).
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bundles(count: int) -> list[bytes]:
+def bundles(count: int, per_bundle: int = 1) -> list[bytes]:
     from dispatch.demo_data import PATIENTS, DemoPatient, demo_bundle
 
     out = []
-    for i in range(count):
-        template = PATIENTS[i % 4]
-        patient = DemoPatient(**{**template.__dict__, "mrn": f"RM-B{i:06d}", "phone": f"0812{i:08d}"})
-        out.append(json.dumps(demo_bundle(patient, f"RXB{i:07d}")).encode())
+    for bundle_number in range(count):
+        entries = []
+        for i in range(bundle_number * per_bundle, (bundle_number + 1) * per_bundle):
+            template = PATIENTS[i % 4]
+            patient = DemoPatient(**{**template.__dict__, "mrn": f"RM-B{i:07d}", "phone": f"0812{i:08d}"})
+            entries.extend(demo_bundle(patient, f"RXB{i:08d}")["entry"])
+        out.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode())
     return out
 
 
@@ -62,6 +66,7 @@ async def post_all(url: str, api_key: str, bodies: list[bytes], concurrency: int
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bundles", type=int, default=2000)
+    parser.add_argument("--per-bundle", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -80,7 +85,7 @@ def main() -> None:
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", {"api": server})
-        bodies = bundles(args.bundles)
+        bodies = bundles(args.bundles, args.per_bundle)
         warmup, measured = bodies[:100], bodies[100:]
         asyncio.run(post_all(f"http://127.0.0.1:{port}/fhir/r4/Bundle", api_key, warmup, args.concurrency))
         started = time.perf_counter()
@@ -99,13 +104,18 @@ def main() -> None:
     with get_engine().connect() as connection:
         orders = connection.execute(text("SELECT count(*) FROM orders")).scalar_one()
     latencies.sort()
-    print(f"FHIR Bundle intake over HTTP, {args.workers} uvicorn workers, concurrency {args.concurrency}")
-    print(f"  prescriptions: {len(measured)} in {elapsed:.2f} s = {len(measured) / elapsed:.0f} per second")
+    prescriptions = len(measured) * args.per_bundle
+    print(
+        f"FHIR Bundle intake over HTTP, {args.workers} uvicorn workers, concurrency {args.concurrency}, "
+        f"{args.per_bundle} prescription(s) per Bundle"
+    )
+    print(f"  prescriptions: {prescriptions} in {elapsed:.2f} s = {prescriptions / elapsed:.0f} per second")
+    print(f"  requests: {len(measured) / elapsed:.0f} per second")
     print(
         f"  latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
         f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
     )
-    print(f"  orders in PostgreSQL: {orders} (expected {args.bundles})")
+    print(f"  orders in PostgreSQL: {orders} (expected {args.bundles * args.per_bundle})")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from dispatch.core.db import new_session
 from dispatch.hospitals import service as hospitals_service
@@ -59,10 +60,11 @@ def intake(
             message.hospital_id = hospital.id
         session.commit()
         inbox_id = message.id
-    assert inbox_id is not None
-    if hospital is None:
-        raise IntakeAuthError("missing or invalid API key")
-    return create_from_archive(hospital, parse, body, inbox_id)
+        assert inbox_id is not None
+        if hospital is None:
+            raise IntakeAuthError("missing or invalid API key")
+        # The same connection goes on to create the orders: a request is one checkout, not two.
+        return _create_from_archive(session, hospital, parse, body, inbox_id)
 
 
 def intake_for_hospital(
@@ -81,11 +83,32 @@ def create_from_archive(
     hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
 ) -> list[IntakeOutcome]:
     """Parse a message already archived and create its orders; a refusal marks the archived message."""
+    with new_session() as session:
+        return _create_from_archive(session, hospital, parse, body, inbox_id)
+
+
+def _create_from_archive(
+    session: Session,
+    hospital: Hospital,
+    parse: Callable[[bytes], list[PrescriptionIn]],
+    body: bytes,
+    inbox_id: int,
+) -> list[IntakeOutcome]:
     try:
-        return _create_orders(hospital, _parse(parse, body), inbox_id)
+        prescriptions = _parse(parse, body)
     except SourceInputError as exc:
         inbox_service.reject(inbox_id, str(exc), hospital_id=hospital.id)
         raise
+    batch = [(prescription, inbox_id) for prescription in prescriptions]
+    outcomes = [
+        IntakeOutcome(prescription.prescription_id, order_id, created)
+        for prescription, (order_id, created) in zip(
+            prescriptions, prescription_intake.ingest_batch(session, hospital, batch), strict=True
+        )
+    ]
+    inbox_service.mark_processed(session, [inbox_id])
+    session.commit()
+    return outcomes
 
 
 def _parse(parse: Callable[[bytes], list[PrescriptionIn]], body: bytes) -> list[PrescriptionIn]:
@@ -102,21 +125,6 @@ def _parse(parse: Callable[[bytes], list[PrescriptionIn]], body: bytes) -> list[
             for error in exc.errors()[:20]
         ]
         raise SourceInputError(issues) from exc
-
-
-def _create_orders(
-    hospital: Hospital, prescriptions: list[PrescriptionIn], inbox_id: int
-) -> list[IntakeOutcome]:
-    outcomes = []
-    with new_session() as session:
-        batch = [(prescription, inbox_id) for prescription in prescriptions]
-        for prescription, (order_id, created) in zip(
-            prescriptions, prescription_intake.ingest_batch(session, hospital, batch), strict=True
-        ):
-            outcomes.append(IntakeOutcome(prescription.prescription_id, order_id, created))
-        inbox_service.mark_processed(session, [inbox_id])
-        session.commit()
-    return outcomes
 
 
 class NotReprocessable(ValueError):
