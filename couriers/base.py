@@ -146,6 +146,12 @@ class WebhookPayloadError(ValueError):
     """The webhook body is not a payload this courier sends."""
 
 
+class WebhookIgnored(Exception):
+    """An authentic webhook that concerns no delivery (Lalamove's wallet balance, say): acknowledged with 200
+    and archived, never applied. Answering an error instead makes the courier retry, and Lalamove disables a
+    URL after repeated failures."""
+
+
 class CourierAdapter(Protocol):
     name: ClassVar[str]
 

@@ -26,6 +26,7 @@ from couriers.base import (
     Place,
     Quote,
     ServiceArea,
+    WebhookIgnored,
     WebhookPayloadError,
 )
 
@@ -371,7 +372,7 @@ def parse_webhook(body: bytes) -> CourierEvent:
     order = _mapping(data.get("order"))
     order_id = _text(order.get("orderId"))
     if order_id is None:
-        raise WebhookPayloadError(f"Lalamove {event_type} webhook names no order")
+        raise WebhookIgnored(f"Lalamove {event_type} webhook names no order")
     occurred_at, stamp = _webhook_time(envelope, data)
     driver = _mapping(data.get("driver"))
     if event_type == ORDER_STATUS_CHANGED_EVENT:

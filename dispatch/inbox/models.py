@@ -19,6 +19,7 @@ class InboxStatus(enum.StrEnum):
     PROCESSED = "processed"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # authentic and harmless, but nothing to apply: a registration probe, a wallet event
 
 
 class InboxMessage(SQLModel, table=True):

@@ -25,10 +25,19 @@ def archive_raw(
 
 
 def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> None:
+    _settle(message_id, InboxStatus.REJECTED, reason, hospital_id)
+
+
+def ignore(message_id: int, reason: str, *, hospital_id: int | None = None) -> None:
+    """Kept for the record, but not quarantined: staff have nothing to fix."""
+    _settle(message_id, InboxStatus.IGNORED, reason, hospital_id)
+
+
+def _settle(message_id: int, status: InboxStatus, reason: str, hospital_id: int | None) -> None:
     with new_session() as session:
         message = session.get(InboxMessage, message_id)
         if message is not None:
-            repository.mark(message, InboxStatus.REJECTED, reason)
+            repository.mark(message, status, reason)
             if hospital_id is not None:
                 message.hospital_id = hospital_id
             session.commit()

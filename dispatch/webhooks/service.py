@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from couriers.base import CourierAdapter, CourierEvent, WebhookPayloadError
+from couriers.base import CourierAdapter, CourierEvent, WebhookIgnored, WebhookPayloadError
 from couriers.registry import build_adapter, get_plugin
 from dispatch.core.db import new_session
 from dispatch.dispatching import repository as dispatching_repository
@@ -66,6 +66,11 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
     except LookupError:
         inbox_service.reject(inbox_id, "unknown courier")
         return WebhookResult(404, "Unknown courier", f"No courier adapter named {courier!r}.")
+    if not body.strip():
+        # Lalamove and Biteship probe a URL with an empty body when it is registered and want a 200; an empty
+        # body carries nothing to apply, so answering it needs no credentials.
+        inbox_service.ignore(inbox_id, "empty body: a registration probe")
+        return WebhookResult(200, "Probe acknowledged")
     with new_session() as session:
         accounts = list(hospitals_repository.enabled_accounts_for_courier(session, courier))
     matched = _authenticated_accounts(accounts, headers, body)
@@ -75,6 +80,9 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
     candidates = [account for account, _adapter in matched]
     try:
         event = matched[0][1].parse_webhook(headers, body)
+    except WebhookIgnored as exc:
+        inbox_service.ignore(inbox_id, str(exc), hospital_id=_hospital_of(candidates))
+        return WebhookResult(200, "Acknowledged; nothing to apply", str(exc))
     except WebhookPayloadError as exc:
         inbox_service.reject(inbox_id, f"unparseable: {exc}", hospital_id=_hospital_of(candidates))
         return WebhookResult(400, "Malformed webhook", str(exc))

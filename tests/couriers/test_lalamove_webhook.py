@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from couriers.base import CourierStatus, WebhookPayloadError
+from couriers.base import CourierStatus, WebhookIgnored, WebhookPayloadError
 from couriers.lalamove import LalamoveAdapter, LalamoveSettings
 
 API_KEY = "pk_test_gancang"
@@ -266,7 +266,6 @@ def test_raw_signing_is_a_setting(settings, completed):
     [
         (lambda envelope: envelope.pop("eventType"), "lacks eventType or data"),
         (lambda envelope: envelope.update(data=[]), "lacks eventType or data"),
-        (lambda envelope: envelope["data"].pop("order"), "names no order"),
         (lambda envelope: envelope["data"]["order"].pop("status"), "has no order status"),
         (lambda envelope: envelope["data"].update(updatedAt="later"), "updatedAt is not a time"),
     ],
@@ -279,11 +278,16 @@ def test_malformed_events(adapter, completed, change, message):
         adapter.parse_webhook({}, json.dumps(envelope).encode())
 
 
-def test_wallet_event_names_no_order(adapter):
-    body = {"eventId": "W1", "eventType": "WALLET_BALANCE_CHANGED", "data": {"balance": {"amount": "1"}}}
+def test_events_naming_no_order_are_ignored_not_refused(adapter, completed):
+    """Refusing them would make Lalamove retry and, after repeated failures, disable our URL."""
+    wallet = {"eventId": "W1", "eventType": "WALLET_BALANCE_CHANGED", "data": {"balance": {"amount": "1"}}}
+    orderless = copy.deepcopy(completed)
+    orderless["data"].pop("order")
 
-    with pytest.raises(WebhookPayloadError, match="WALLET_BALANCE_CHANGED webhook names no order"):
-        adapter.parse_webhook({}, json.dumps(body).encode())
+    with pytest.raises(WebhookIgnored, match="WALLET_BALANCE_CHANGED webhook names no order"):
+        adapter.parse_webhook({}, json.dumps(wallet).encode())
+    with pytest.raises(WebhookIgnored, match="names no order"):
+        adapter.parse_webhook({}, json.dumps(orderless).encode())
 
 
 def test_event_without_any_time(adapter, picked_up):

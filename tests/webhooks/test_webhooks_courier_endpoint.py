@@ -274,7 +274,6 @@ def test_unknown_courier_is_404_and_archived(client, booked_order, recorded_even
     ("body", "detail_start"),
     [
         (b'{"booking_id": "GK-11-170563", "status": ', "GoSend webhook body is not JSON"),
-        (b"", "GoSend webhook body is not JSON"),
         (b'["booking_event"]', "GoSend webhook body is not a JSON object"),
         (
             raw({"status": "allocated", "event_date": 1648542933000}),
@@ -290,7 +289,7 @@ def test_unknown_courier_is_404_and_archived(client, booked_order, recorded_even
             "GoSend webhook lacks a numeric event_date",
         ),
     ],
-    ids=["truncated", "empty", "array", "no-booking", "no-status", "no-date", "text-date"],
+    ids=["truncated", "array", "no-booking", "no-status", "no-date", "text-date"],
 )
 def test_malformed_payload_is_400_and_archived_with_the_reason(
     client, booked_order, hospital, body, detail_start
@@ -306,6 +305,20 @@ def test_malformed_payload_is_400_and_archived_with_the_reason(
     assert message.error == f"unparseable: {problem['detail']}"
     assert message.hospital_id == hospital.id  # authenticated, so we know whose it is
     assert message.body == body
+    assert snapshot(booked_order) == before
+
+
+@pytest.mark.parametrize("body", [b"", b"  \r\n"])
+def test_an_empty_registration_probe_is_acknowledged_without_credentials(client, booked_order, body):
+    """Lalamove and Biteship probe a new URL with an empty body and want a 200 before they use it."""
+    before = snapshot(booked_order)
+
+    response = post(client, body, {})
+
+    assert response.status_code == 200
+    [message] = courier_inbox()
+    assert (message.status, message.error) == (InboxStatus.IGNORED, "empty body: a registration probe")
+    assert apply_rows() == []
     assert snapshot(booked_order) == before
 
 
