@@ -164,8 +164,13 @@ def hospitals_set_policy(
     eligible_ids_file: Annotated[
         Path | None, typer.Option(help="A list of eligible patient numbers (MRN), one per line")
     ] = None,
+    dispatch: Annotated[
+        str | None,
+        typer.Option(help='JSON: courier choice, e.g. {"choose_by": "cost", "price_cap_idr": 30000}'),
+    ] = None,
 ) -> None:
     """Set the hospital's rules; each is checked by its model before it is stored."""
+    from dispatch.dispatching.policy import DispatchPolicy
     from dispatch.hospitals.models import Hospital
     from hospital_adapter.eligibility import EligibilityPolicy
     from hospital_adapter.restrictions import RestrictionPolicy
@@ -185,6 +190,10 @@ def hospitals_set_policy(
         if restrictions is not None:
             RestrictionPolicy.model_validate(json.loads(restrictions))
             stored.restriction_policy = json.loads(restrictions)
+        if dispatch is not None:
+            stored.dispatch_policy = DispatchPolicy.model_validate_json(dispatch).model_dump(
+                exclude_unset=True
+            )
         session.commit()
     console.print(f"Policies of {hospital} updated.")
 

@@ -58,6 +58,7 @@ def role_checker(*roles: Role) -> Callable[[StaffUser], StaffUser]:
 
 
 Pharmacist = Annotated[StaffUser, Depends(role_checker(Role.PHARMACIST))]
+Dispatcher = Annotated[StaffUser, Depends(role_checker(Role.DISPATCHER))]
 
 
 @router.post("/login", operation_id="auth-login")

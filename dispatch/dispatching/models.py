@@ -43,6 +43,7 @@ class BookingAttempt(SQLModel, table=True):
     vehicle_plate: str | None = Field(default=None, max_length=20)
     tracking_url: str | None = Field(default=None, max_length=500)
     price_idr: int | None = None
+    quoted_price_idr: int | None = Field(default=None, description="What the courier quoted when chosen")
     error: str | None = Field(default=None, max_length=500)
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

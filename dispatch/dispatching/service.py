@@ -14,11 +14,12 @@ from geopy.distance import geodesic
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
-from couriers.base import CourierEvent, CourierStatus, DeliveryRequest, Place
+from couriers.base import CourierAdapter, CourierEvent, CourierStatus, DeliveryRequest, Place
 from couriers.registry import build_adapter
 from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
+from dispatch.dispatching.policy import Candidate, Choice, DispatchPolicy, Trip, eligible
 from dispatch.geocoding.geocoder import GazetteerGeocoder
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import CourierAccount, Hospital
@@ -30,9 +31,6 @@ from dispatch.orders.state_machine import TERMINAL, OrderStatus, can_transition
 from dispatch.outbox.service import enqueue
 
 S = OrderStatus
-
-# How far a cold-chain parcel may ride: about an hour by motorbike on rural roads.
-COLD_CHAIN_MAX_KM = 30.0
 
 # Below this the pin is a guess: a person (staff or the patient) must place it.
 MIN_GEOCODE_CONFIDENCE = 0.5
@@ -98,38 +96,63 @@ def locate(session: Session, order: Order, hospital: Hospital) -> bool:
     return float(raw["confidence"]) >= MIN_GEOCODE_CONFIDENCE
 
 
-def next_courier_account(session: Session, order: Order) -> CourierAccount | None:
-    """The hospital's preference order, skipping accounts already tried and couriers that cannot take it.
+def dispatch_policy(hospital: Hospital) -> DispatchPolicy:
+    return DispatchPolicy.model_validate(hospital.dispatch_policy)
 
-    A cold-chain order (insulin, say) goes only with an instant courier and only as far as it can travel
-    within the time the medicine may stay out of the fridge.
+
+def trip_for(session: Session, order: Order) -> Trip:
+    hospital = session.get(Hospital, order.hospital_id)
+    assert hospital is not None
+    assert order.dest_lat is not None and order.dest_lon is not None
+    origin, destination = (hospital.lat, hospital.lon), (order.dest_lat, order.dest_lon)
+    return Trip(
+        origin=origin,
+        destination=destination,
+        # Straight-line distance from the pharmacy; road distance comes with the address work.
+        distance_km=float(geodesic(origin, destination).km),
+        cold_chain=COLD_CHAIN in order.flags,
+    )
+
+
+def courier_candidates(
+    session: Session, order: Order
+) -> list[tuple[Candidate, CourierAccount, CourierAdapter]]:
+    """The accounts that may take the order now, in the hospital's preference order, with their adapters.
+
+    Accounts already tried are skipped. When staff picked an account by hand, it is the only candidate, and
+    only if it can physically take the trip (area, distance, cold chain); prices are then not compared.
     """
     assert order.id is not None
-    tried = {attempt.account_id for attempt in repository.attempts_for(session, order.id)}
-    distance = route_km(session, order)
-    cold_chain = COLD_CHAIN in order.flags
-    for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id):
-        capabilities = build_adapter(account.courier, account.settings).capabilities
-        if account.id in tried or (cold_chain and not capabilities.instant):
-            continue
-        limit = capabilities.max_distance_km
-        if cold_chain:
-            limit = min(limit or COLD_CHAIN_MAX_KM, COLD_CHAIN_MAX_KM)
-        if limit is not None and distance is not None and distance > limit:
-            continue
-        return account
-    return None
-
-
-def route_km(session: Session, order: Order) -> float | None:
-    """Straight-line distance from the pharmacy; road distance comes with the address work."""
     hospital = session.get(Hospital, order.hospital_id)
-    if hospital is None or order.dest_lat is None or order.dest_lon is None:
-        return None
-    return float(geodesic((hospital.lat, hospital.lon), (order.dest_lat, order.dest_lon)).km)
+    assert hospital is not None
+    tried = frozenset(attempt.account_id for attempt in repository.attempts_for(session, order.id))
+    accounts = {
+        account.id: account
+        for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id)
+        if account.id is not None
+    }
+    if order.courier_override_account_id is not None:
+        # Staff may send an account that was tried before back in (a driver freed up): theirs to judge.
+        chosen = accounts.get(order.courier_override_account_id)
+        accounts = {chosen.id: chosen} if chosen is not None and chosen.id is not None else {}
+        tried = frozenset()
+    adapters = {
+        account_id: build_adapter(account.courier, account.settings)
+        for account_id, account in accounts.items()
+    }
+    candidates = [
+        Candidate(account_id, account.courier, account.priority, adapters[account_id].capabilities)
+        for account_id, account in accounts.items()
+    ]
+    return [
+        (candidate, accounts[candidate.account_id], adapters[candidate.account_id])
+        for candidate in eligible(
+            candidates, trip_for(session, order), dispatch_policy(hospital), tried=tried
+        )
+    ]
 
 
-def start_attempt(session: Session, order: Order, account: CourierAccount) -> BookingAttempt:
+def start_attempt(session: Session, order: Order, account: CourierAccount, choice: Choice) -> BookingAttempt:
     assert order.id is not None and account.id is not None
     number = len(repository.attempts_for(session, order.id)) + 1
     attempt = BookingAttempt(
@@ -138,21 +161,69 @@ def start_attempt(session: Session, order: Order, account: CourierAccount) -> Bo
         courier=account.courier,
         account_id=account.id,
         reference=f"GCG{order.id}A{number}-{secrets.token_hex(3)}",
+        quoted_price_idr=choice.quote.price_idr if choice.quote else None,
     )
     session.add(attempt)
     session.flush()
     order.current_attempt_id = attempt.id
+    order.courier_override_account_id = None  # staff's pick is used once; a fallback follows the policy
     orders_service.transition(
         session,
         order,
         S.BOOKING,
-        detail=f"Booking {account.courier} (attempt {number})",
+        detail=f"Booking {account.courier} (attempt {number}): {choice.reason}",
         data={"attempt_id": attempt.id},
     )
     return attempt
 
 
-def delivery_request(session: Session, order: Order, attempt: BookingAttempt) -> DeliveryRequest:
+# Where staff may still choose the courier: nothing is booked, or the last booking is over.
+COURIER_CHOOSABLE = frozenset({S.AWAITING_RELEASE, S.RELEASED, S.NEEDS_ADDRESS, S.READY, S.NO_COURIER})
+
+
+class CourierNotChoosable(ValueError):
+    """Staff picked a courier for an order that cannot take one now, or an account it cannot use."""
+
+
+def choose_courier_by_hand(session: Session, order: Order, account_id: int, actor: str, reason: str) -> None:
+    """A dispatcher sends the order with a courier of their choosing instead of the cheapest quote.
+
+    The account must be one of the hospital's enabled accounts and able to make the trip (checked when it
+    is booked). An order left without a courier goes back to dispatch at once; one not yet dispatched
+    keeps the pick for when it is.
+    """
+    account = session.get(CourierAccount, account_id)
+    if account is None or account.hospital_id != order.hospital_id or not account.enabled:
+        raise CourierNotChoosable(
+            "Akun kurir tidak ditemukan atau nonaktif / courier account not found or disabled"
+        )
+    if order.status not in COURIER_CHOOSABLE:
+        raise CourierNotChoosable(
+            f"Pesanan berstatus {order.status.value}; kurir tidak dapat diganti / "
+            f"the order is {order.status.value}; its courier cannot be changed now"
+        )
+    order.courier_override_account_id = account_id
+    orders_service.add_event(
+        session,
+        order,
+        "staff",
+        f"Courier chosen by hand: {account.courier} ({account.label}); {reason}",
+        actor=actor,
+        data={"account_id": account_id, "reason": reason},
+    )
+    if order.status == S.NO_COURIER:
+        orders_service.transition(
+            session, order, S.READY, actor=actor, detail="Sent back to dispatch by staff"
+        )
+        enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
+
+
+def quote_reference(order: Order) -> str:
+    """Quotes are asked before any attempt exists; couriers that echo a reference see this one."""
+    return f"GCG{order.id}Q"
+
+
+def delivery_request(session: Session, order: Order, reference: str) -> DeliveryRequest:
     hospital = session.get(Hospital, order.hospital_id)
     patient = session.get(Patient, order.patient_id)
     assert hospital is not None and patient is not None
@@ -160,7 +231,7 @@ def delivery_request(session: Session, order: Order, attempt: BookingAttempt) ->
     rt_rw = f"RT {patient.rt} RW {patient.rw}" if patient.rt and patient.rw else ""
     address = ", ".join(part for part in (patient.address_text, rt_rw) if part)
     return DeliveryRequest(
-        reference=attempt.reference,
+        reference=reference,
         origin=Place(
             name=hospital.name,
             phone=hospital.phone,
@@ -180,6 +251,7 @@ def delivery_request(session: Session, order: Order, attempt: BookingAttempt) ->
             contact_name=patient.name,
         ),
         item_description=PARCEL_DESCRIPTION,
+        cold_chain=COLD_CHAIN in order.flags,
     )
 
 
@@ -188,7 +260,7 @@ def fall_back(session: Session, order: Order, reason: str) -> None:
     if not can_transition(order.status, S.READY):
         return
     orders_service.transition(session, order, S.READY, detail=reason)
-    if next_courier_account(session, order) is None:
+    if not courier_candidates(session, order):
         orders_service.transition(
             session, order, S.NO_COURIER, detail="No enabled courier left that can take this order"
         )

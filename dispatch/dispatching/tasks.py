@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from couriers.base import CourierAdapter, CourierError
+from sqlmodel import Session
+
+from couriers.base import CourierAdapter, CourierError, Quote
 from couriers.registry import build_adapter
 from dispatch.core.logging import log
 from dispatch.dispatching import repository, service
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
+from dispatch.dispatching.policy import Choice, choose
+from dispatch.dispatching.quoting import gather_quotes
 from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
+from dispatch.orders.models import Order
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.consumer import RetryLater, TaskContext, outbox_task
 
@@ -39,17 +44,16 @@ def book_order(ctx: TaskContext) -> None:
         orders_service.transition(
             session, order, S.READY, detail=f"Located at {order.geocode_level} level ({order.geocode_code})"
         )
+    quote = None
     if order.status == S.READY:
-        account = service.next_courier_account(session, order)
-        if account is None:
-            orders_service.transition(
-                session,
-                order,
-                S.NO_COURIER,
-                detail="No enabled courier can take this order (distance, cold chain, or none configured)",
-            )
+        choice = _choose_courier(session, order, hospital)
+        if choice.candidate is None:
+            orders_service.transition(session, order, S.NO_COURIER, detail=f"No courier: {choice.reason}")
             return
-        service.start_attempt(session, order, account)
+        account = session.get(CourierAccount, choice.candidate.account_id)
+        assert account is not None
+        service.start_attempt(session, order, account, choice)
+        quote = choice.quote
         # The attempt is durable before the courier hears of it, so a crash mid-call can be reconciled.
         session.commit()
     if order.status != S.BOOKING or order.current_attempt_id is None:
@@ -57,22 +61,44 @@ def book_order(ctx: TaskContext) -> None:
     attempt = repository.get_for_update(session, order.current_attempt_id)
     if attempt is None or attempt.status != AttemptStatus.PENDING:
         return
-    _call_courier(ctx, attempt)
+    _call_courier(ctx, attempt, quote)
 
 
-def _call_courier(ctx: TaskContext, attempt: BookingAttempt) -> None:
+def _choose_courier(session: Session, order: Order, hospital: Hospital) -> Choice:
+    """Quotes from every account that may take the order, weighed by the hospital's policy; staff's own
+    pick is booked without asking the others."""
+    asked = [
+        (candidate, adapter) for candidate, _account, adapter in service.courier_candidates(session, order)
+    ]
+    if order.courier_override_account_id is not None and asked:
+        return Choice(asked[0][0], None, "chosen by staff")
+    policy = service.dispatch_policy(hospital)
+    request = service.delivery_request(session, order, service.quote_reference(order))
+    offers = gather_quotes(asked, request, policy.quote_deadline_seconds)
+    for offer in offers:
+        if offer.problem is not None:
+            orders_service.add_event(
+                session, order, "courier", f"No quote from {offer.candidate.courier}: {offer.problem}"
+            )
+    return choose(offers, policy)
+
+
+def _call_courier(ctx: TaskContext, attempt: BookingAttempt, quote: Quote | None = None) -> None:
     session = ctx.session
     order = orders_repository.get_order_for_update(session, attempt.order_id)
     assert order is not None
     adapter = adapter_for(ctx, attempt.account_id)
     redelivered = ctx.retries > 0 or ctx.message.publish_count > 1
+    if redelivered and not adapter.capabilities.lookup_by_reference:
+        _hand_unknown_booking_to_staff(session, order, attempt)
+        return
     try:
         known = adapter.find_by_reference(attempt.reference) if redelivered else None
         if known is not None:
             provider_order_id = known.provider_order_id
         else:
             provider_order_id = adapter.book(
-                service.delivery_request(session, order, attempt)
+                service.delivery_request(session, order, attempt.reference), quote
             ).provider_order_id
     except CourierError as exc:
         if exc.retryable and not ctx.final_try:
@@ -93,6 +119,25 @@ def _call_courier(ctx: TaskContext, attempt: BookingAttempt) -> None:
     )
 
 
+def _hand_unknown_booking_to_staff(session: Session, order: Order, attempt: BookingAttempt) -> None:
+    """An earlier booking call of this attempt ended without an answer, and this courier cannot be asked
+    by our reference whether it took the job. Booking again could send two drivers; booking elsewhere too.
+    A person checks the courier's portal for the reference and re-books or waits for its webhook."""
+    attempt.status = AttemptStatus.FAILED
+    attempt.error = "booking outcome unknown: no answer, and no lookup by reference at this courier"
+    orders_service.add_event(
+        session,
+        order,
+        "alert",
+        f"{attempt.courier} did not answer the booking and cannot be asked by reference "
+        f"{attempt.reference}; check its portal before booking again",
+        data={"attempt_id": attempt.id, "reference": attempt.reference},
+    )
+    orders_service.transition(
+        session, order, S.NO_COURIER, detail=f"Booking with {attempt.courier} unconfirmed; staff must check"
+    )
+
+
 @outbox_task(orders_service.CANCEL_BOOKING_TOPIC)
 def cancel_booking(ctx: TaskContext) -> None:
     attempt = repository.get_for_update(ctx.session, ctx.message.payload["attempt_id"])
@@ -101,7 +146,7 @@ def cancel_booking(ctx: TaskContext) -> None:
     adapter = adapter_for(ctx, attempt.account_id)
     provider_order_id = attempt.provider_order_id
     try:
-        if provider_order_id is None:
+        if provider_order_id is None and adapter.capabilities.lookup_by_reference:
             known = adapter.find_by_reference(attempt.reference)
             provider_order_id = known.provider_order_id if known else None
         if provider_order_id is not None:

@@ -34,6 +34,11 @@ class Hospital(HospitalBase, table=True):
     restriction_policy: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False), description="Overrides of the defaults"
     )
+    dispatch_policy: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="Courier choice: cost or preference, price cap, quote deadline (DispatchPolicy)",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from dispatch.auth.api import CurrentStaff, Pharmacist
+from dispatch.auth.api import CurrentStaff, Dispatcher, Pharmacist
 from dispatch.auth.models import StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem
 from dispatch.dispatching import repository as dispatching_repository
+from dispatch.dispatching import service as dispatching_service
 from dispatch.notify.service import tracking_url
 from dispatch.orders import repository, service
 from dispatch.orders.models import (
@@ -38,6 +39,11 @@ class OverrideRequest(BaseModel):
 
 class PhoneRequest(BaseModel):
     phone: str = Field(min_length=4, max_length=40)
+
+
+class CourierChoiceRequest(BaseModel):
+    account_id: int = Field(description="One of the hospital's enabled courier accounts")
+    reason: str = Field(min_length=3, max_length=300, description="Why this courier, for the timeline")
 
 
 def order_public(session: Session, order: Order) -> OrderPublic:
@@ -144,5 +150,21 @@ def set_phone(order_id: int, body: PhoneRequest, session: SessionDep, user: Phar
         service.set_patient_phone(session, order, body.phone, user.username)
     except ValueError as exc:
         raise Problem(422, "Invalid phone", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)
+
+
+@router.post("/{order_id}/courier", operation_id="orders-choose-courier")
+def choose_courier(
+    order_id: int, body: CourierChoiceRequest, session: SessionDep, user: Dispatcher
+) -> OrderDetail:
+    """Book this order with the courier account staff choose, not the one the dispatch policy would."""
+    order = load_order(session, user, order_id, for_update=True)
+    try:
+        dispatching_service.choose_courier_by_hand(
+            session, order, body.account_id, user.username, body.reason
+        )
+    except dispatching_service.CourierNotChoosable as exc:
+        raise Problem(409, "Courier cannot be chosen", str(exc)) from exc
     session.commit()
     return order_detail(session, order)

@@ -101,6 +101,16 @@ class Order(SQLModel, table=True):
     kecamatan_code: str | None = Field(default=None, max_length=16)
     kecamatan_name: str | None = Field(default=None, max_length=100)
     current_attempt_id: int | None = Field(default=None, description="The booking attempt now in charge")
+    courier_override_account_id: int | None = Field(
+        default=None,
+        foreign_key="courier_accounts.id",
+        description="A courier account staff chose by hand; dispatch books it instead of comparing quotes",
+    )
+    handover_pin: str | None = Field(
+        default=None,
+        max_length=8,
+        description="Given to the patient at release; told to the driver at the door",
+    )
     flags: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSON, nullable=False),

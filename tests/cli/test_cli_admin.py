@@ -220,3 +220,15 @@ def test_sources_sinks_and_policies_are_checked_before_they_are_stored(session: 
         app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--eligibility", '{"accept_all": "maybe"}']
     )
     assert bad_policy.exit_code != 0
+
+    dispatch = '{"choose_by": "preference", "price_cap_idr": 30000}'
+    result = runner.invoke(app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--dispatch", dispatch])
+    assert result.exit_code == 0
+    session.refresh(hospital)
+    assert hospital.dispatch_policy == {"choose_by": "preference", "price_cap_idr": 30000}
+    bad_dispatch = runner.invoke(
+        app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--dispatch", '{"choose_by": "random"}']
+    )
+    assert bad_dispatch.exit_code != 0
+    session.refresh(hospital)
+    assert hospital.dispatch_policy == {"choose_by": "preference", "price_cap_idr": 30000}

@@ -17,10 +17,12 @@ from dispatching_support import (
     BACKUP_BASE_URL,
     BACKUP_TOKEN,
     BOOKING_PATH,
+    PRICE_PATH,
     PRIMARY_BASE_URL,
     booking_created,
     gosend_settings,
     pending_rows,
+    price_estimate,
     run_outbox,
 )
 from fastapi.testclient import TestClient
@@ -108,6 +110,7 @@ def booked_order(make_order: OrderFactory, primary_account: CourierAccount) -> i
     """An order in ``booking`` whose first attempt GoSend accepted as GK-11-170563."""
     order_id = make_order()
     with respx.mock(base_url=PRIMARY_BASE_URL, assert_all_called=True) as gosend:
+        gosend.get(PRICE_PATH).mock(return_value=price_estimate())
         gosend.post(BOOKING_PATH).mock(return_value=booking_created())
         run_outbox(book_row_id(order_id))
     return order_id

@@ -25,6 +25,7 @@ BACKUP_BASE_URL = "https://gosend-backup.test"
 PRIMARY_TOKEN = "primary-hook-token"
 BACKUP_TOKEN = "backup-hook-token"
 BOOKING_PATH = "/gokilat/v10/booking"
+PRICE_PATH = "/gokilat/v10/calculate/price"
 CANCEL_PATH = "/gokilat/v10/booking/cancel"
 ORDER_NO = "GK-11-170563"
 BACKUP_ORDER_NO = "GK-11-170999"
@@ -50,6 +51,21 @@ def gosend_settings(base_url: str = PRIMARY_BASE_URL, **extra: Any) -> dict[str,
 
 def load_example(name: str) -> Any:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def price_estimate(total_price: int = 16_000, *, serviceable: bool = True) -> httpx.Response:
+    """GoSend's answer to GET /calculate/price (couriers.md 1.3) for the Instant method."""
+    body = {
+        "Instant": {
+            "shipment_method": "Instant",
+            "shipment_method_description": "Instant 1 - 2 hours",
+            "serviceable": serviceable,
+            "active": True,
+            "distance": 4.6,
+            "price": {"total_price": total_price},
+        }
+    }
+    return httpx.Response(200, json=body)
 
 
 def booking_created(order_no: str = ORDER_NO, *, reference: str = "AWBfromPartner") -> httpx.Response:

@@ -11,6 +11,7 @@ from celery.exceptions import Retry
 from dispatching_support import (
     BOOKING_PATH,
     ORDER_NO,
+    PRICE_PATH,
     PRIMARY_BASE_URL,
     apply_outbox,
     attempts,
@@ -20,6 +21,7 @@ from dispatching_support import (
     load,
     order,
     pending_rows,
+    price_estimate,
     run_outbox,
     set_outbox,
     sms_kinds,
@@ -60,6 +62,7 @@ def store_order_path(reference: str) -> str:
 @pytest.fixture
 def gosend():
     with respx.mock(base_url=PRIMARY_BASE_URL, assert_all_called=True) as router:
+        router.get(PRICE_PATH, name="price").mock(return_value=price_estimate())
         yield router
 
 
@@ -125,8 +128,13 @@ def test_book_locates_the_patient_and_sends_the_documented_request(make_order, b
 
     assert state_changes(order_id)[-2:] == [
         ("released", "ready", "Located at desa level (35.10.15.2004)"),
-        ("ready", "booking", "Booking gosend (attempt 1)"),
+        ("ready", "booking", "Booking gosend (attempt 1): cheapest of 1 quotes: gosend Rp16,000"),
     ]
+    # The price was asked for the same trip before booking, and what GoSend quoted stays on the attempt.
+    price_request = gosend["price"].calls.last.request
+    assert price_request.url.params["origin"] == f"{HOSPITAL.lat},{HOSPITAL.lon}"
+    assert price_request.url.params["destination"] == f"{located.dest_lat},{located.dest_lon}"
+    assert attempt.quoted_price_idr == 16_000
     booked = timeline(order_id)[-1]
     assert (booked.kind, booked.detail) == ("courier", f"Booked with gosend: {ORDER_NO}")
     assert booked.data == {"reference": attempt.reference}
@@ -160,6 +168,7 @@ def test_patient_without_village_code_is_located_by_desa_and_kecamatan_names(mak
 
 
 def test_address_that_cannot_be_located_needs_a_person_and_no_courier_is_called(make_order, book_row, gosend):
+    gosend.pop("price")
     order_id = make_order(UNLOCATABLE)
 
     run_outbox(book_row(order_id))
@@ -187,7 +196,7 @@ def test_courier_refusal_with_errors_array_refuses_the_attempt_and_falls_back(ma
     assert attempt.provider_order_id is None
     assert order(order_id).status == OrderStatus.NO_COURIER  # the only courier said no
     assert state_changes(order_id)[-3:] == [
-        ("ready", "booking", "Booking gosend (attempt 1)"),
+        ("ready", "booking", "Booking gosend (attempt 1): cheapest of 1 quotes: gosend Rp16,000"),
         ("booking", "ready", "gosend refused the booking: Destination is outside the service area"),
         ("ready", "no_courier", "No enabled courier left that can take this order"),
     ]
@@ -240,7 +249,12 @@ def test_retry_after_server_error_looks_the_booking_up_before_booking_again(make
     run_outbox(book_row(order_id))
 
     [attempt] = attempts(order_id)
-    assert [call.request.method for call in gosend.calls] == ["POST", "GET", "POST"]
+    assert [call.request.url.path for call in gosend.calls] == [
+        PRICE_PATH,
+        BOOKING_PATH,
+        store_order_path(attempt.reference),
+        BOOKING_PATH,
+    ]
     assert lookup.calls.last.request.url.path == store_order_path(attempt.reference)
     assert post.call_count == 2
     assert attempt.status == AttemptStatus.BOOKED
@@ -349,6 +363,7 @@ def test_a_second_book_message_for_a_booked_order_does_nothing(make_order, book_
 def test_book_message_for_an_order_cancelled_meanwhile_calls_no_courier(
     make_order, book_row, gosend, client, pharmacist_token
 ):
+    gosend.pop("price")
     order_id = make_order(SITI)
     row_id = book_row(order_id)
     cancelled = client.post(
@@ -366,6 +381,7 @@ def test_book_message_for_an_order_cancelled_meanwhile_calls_no_courier(
 
 
 def test_without_any_enabled_courier_the_order_waits_for_a_person(make_order, book_row, session, gosend):
+    gosend.pop("price")
     for account in session.exec(select(CourierAccount)).all():
         account.enabled = False
     session.commit()
@@ -378,6 +394,6 @@ def test_without_any_enabled_courier_the_order_waits_for_a_person(make_order, bo
     assert state_changes(order_id)[-1] == (
         "ready",
         "no_courier",
-        "No enabled courier can take this order (distance, cold chain, or none configured)",
+        "No courier: no enabled courier can take this order",
     )
     assert sms_kinds(order_id) == ["released", "no_courier"]

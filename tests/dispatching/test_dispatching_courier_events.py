@@ -17,6 +17,7 @@ from dispatching_support import (
     BACKUP_TOKEN,
     BOOKING_PATH,
     ORDER_NO,
+    PRICE_PATH,
     PRIMARY_TOKEN,
     at,
     attempts,
@@ -26,6 +27,7 @@ from dispatching_support import (
     load,
     order,
     pending_rows,
+    price_estimate,
     run_outbox,
     sms_kinds,
     state_changes,
@@ -211,6 +213,7 @@ def rebook_with_backup(client: TestClient, order_id: int) -> None:
     [row] = pending_rows("dispatch.book")
     assert row.payload == {"order_id": order_id}
     with respx.mock(base_url=BACKUP_BASE_URL, assert_all_called=True) as backup:
+        backup.get(PRICE_PATH).mock(return_value=price_estimate(18_500))
         route = backup.post(BOOKING_PATH).mock(return_value=booking_created(BACKUP_ORDER_NO))
         run_outbox(row.id)
     assert route.call_count == 1
@@ -241,8 +244,9 @@ def test_no_driver_falls_back_to_the_next_account_which_books_attempt_two(
     assert rebooked.current_attempt_id == second.id
     assert state_changes(booked_order)[-2:] == [
         ("booking", "ready", "gosend gave the job back (no_driver)"),
-        ("ready", "booking", "Booking gosend (attempt 2)"),
+        ("ready", "booking", "Booking gosend (attempt 2): cheapest of 1 quotes: gosend Rp18,500"),
     ]
+    assert second.quoted_price_idr == 18_500
     assert "no_courier" not in sms_kinds(booked_order)
 
     # The new booking's reports come with the backup account's token and move the order.
@@ -262,7 +266,11 @@ def test_reports_for_a_superseded_attempt_do_not_move_the_order(client, booked_o
     assert first.provider_status == "picked"
     assert first.status == AttemptStatus.NO_DRIVER
     assert second.status == AttemptStatus.BOOKED
-    assert state_changes(booked_order)[-1] == ("ready", "booking", "Booking gosend (attempt 2)")
+    assert state_changes(booked_order)[-1] == (
+        "ready",
+        "booking",
+        "Booking gosend (attempt 2): cheapest of 1 quotes: gosend Rp18,500",
+    )
     assert [e.detail for e in timeline(booked_order)[-2:]] == ["gosend: allocated", "gosend: picked"]
 
 

@@ -1,0 +1,45 @@
+"""Asking every eligible courier for a price at once, and not waiting past the hospital's deadline.
+
+Quotes are HTTP calls of a few hundred milliseconds each; asked one after another, four couriers would keep
+a patient's order waiting for seconds. A courier that has not answered by the deadline is left out of the
+choice (its call finishes in the background and is discarded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from couriers.base import CourierAdapter, CourierError, DeliveryRequest, Quote
+from dispatch.core.logging import log
+from dispatch.dispatching.policy import Candidate, Offer
+
+
+def gather_quotes(
+    asked: Sequence[tuple[Candidate, CourierAdapter]], request: DeliveryRequest, deadline_seconds: float
+) -> list[Offer]:
+    """One offer per candidate, in the order given: a quote, or the reason there is none."""
+    if not asked:
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(asked), thread_name_prefix="quote")
+    try:
+        futures = [pool.submit(adapter.quote, request) for _candidate, adapter in asked]
+        wait(futures, timeout=deadline_seconds)
+        return [
+            _offer(candidate, future, deadline_seconds)
+            for (candidate, _adapter), future in zip(asked, futures, strict=True)
+        ]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _offer(candidate: Candidate, future: Future[Quote], deadline_seconds: float) -> Offer:
+    if not future.done():
+        return Offer(candidate, problem=f"no answer within {deadline_seconds:g} s")
+    error = future.exception()
+    if error is None:
+        return Offer(candidate, quote=future.result())
+    if not isinstance(error, CourierError):
+        # A bug in one adapter must not stop the others' offers from being weighed.
+        log.error("dispatch.quote_crashed", courier=candidate.courier, error=repr(error))
+    return Offer(candidate, problem=f"{type(error).__name__}: {error}"[:300])
