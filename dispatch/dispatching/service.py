@@ -5,6 +5,7 @@ Never commits; the Celery tasks around it own the transactions and the courier I
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -331,6 +332,15 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
             data=dict(event.raw),
         )
         return EventOutcome(False, "unknown status")
+    if event.status == CourierStatus.DELIVERED and not _handover_proven(session, order, attempt, event):
+        orders_service.add_event(
+            session,
+            order,
+            "alert",
+            f"{summary}: handover PIN missing or wrong; not marked delivered",
+            data={"event_id": event.event_id},
+        )
+        return EventOutcome(False, "handover PIN wrong")
     attempt.last_event_at = event.occurred_at
     attempt.provider_status = event.provider_status
     attempt.updated_at = utcnow()
@@ -358,6 +368,30 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
         return EventOutcome(False, "no state change")
     orders_service.transition(
-        session, order, target, detail=summary, actor=attempt.courier, data={"event_id": event.event_id}
+        session, order, target, detail=summary, actor=attempt.courier, data=_event_evidence(event)
     )
     return EventOutcome(True, "applied")
+
+
+def _handover_proven(session: Session, order: Order, attempt: BookingAttempt, event: CourierEvent) -> bool:
+    """Couriers whose drivers take the patient's PIN must report the right one; for the others (GoSend has
+    no PIN field) the proof-of-delivery photo and the patient's confirmation stand instead."""
+    account = session.get(CourierAccount, attempt.account_id)
+    assert account is not None
+    if (
+        order.handover_pin is None
+        or not build_adapter(account.courier, account.settings).capabilities.handover_pin
+    ):
+        return True
+    given = (event.handover_pin or "").strip()
+    return hmac.compare_digest(given.encode(), order.handover_pin.encode())
+
+
+def _event_evidence(event: CourierEvent) -> dict[str, Any]:
+    """What the timeline keeps of a report: its id, and the handover evidence when there is some."""
+    evidence: dict[str, Any] = {"event_id": event.event_id}
+    if event.proof_of_delivery_url:
+        evidence["proof_of_delivery_url"] = event.proof_of_delivery_url
+    if event.receiver_name:
+        evidence["receiver_name"] = event.receiver_name
+    return evidence

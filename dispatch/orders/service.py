@@ -6,6 +6,7 @@ outbox rows land together or not at all.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -162,6 +163,8 @@ def release(session: Session, order: Order, user: StaffUser) -> None:
         )
     order.released_at = utcnow()
     order.released_by_id = user.id
+    # Four digits: easy to say at the door, and a driver guessing has one chance in ten thousand per try.
+    order.handover_pin = f"{secrets.randbelow(10_000):04d}"
     notify_service.issue_tracking_token(session, order)
     transition(session, order, S.RELEASED, actor=user.username, detail="Released for delivery")
     enqueue(session, DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)

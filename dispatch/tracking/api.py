@@ -14,12 +14,16 @@ from dispatch.notify.phones import mask_phone, normalize_id_phone
 from dispatch.notify.tokens import looks_like_token, token_lookup_hash
 from dispatch.orders import repository as orders_repository
 from dispatch.orders.models import Order
+from dispatch.orders.state_machine import OrderStatus
 from dispatch.web.templating import templates
 
 router = APIRouter(tags=["tracking"])
 
 # Privacy headers: never cached by shared proxies, never leaked in a Referer.
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+PIN_SHOWN = frozenset({OrderStatus.BOOKING, OrderStatus.COURIER_ASSIGNED, OrderStatus.PICKED_UP})
 
 
 def _not_found(request: Request, lang: str) -> HTMLResponse:
@@ -50,5 +54,7 @@ def tracking_page(token: str, request: Request, session: SessionDep, lang: str =
         "driver_name": attempt.driver_name if attempt else None,
         "plate": attempt.vehicle_plate if attempt else None,
         "driver_phone": mask_phone(driver_phone) if driver_phone else None,
+        # Only while the parcel is on its way: the PIN is what the patient tells the driver at the door.
+        "handover_pin": order.handover_pin if order.status in PIN_SHOWN else None,
     }
     return templates.TemplateResponse(request, "track.html", context, headers=PRIVATE_HEADERS)
