@@ -69,7 +69,7 @@ def validate_enabled_courier_accounts(session: Session) -> None:
     for account in repository.all_enabled_courier_accounts(session):
         try:
             validate_settings(account.courier, account.settings)
-        except ValueError as exc:
+        except (ValueError, LookupError) as exc:  # bad settings, or a courier no longer installed
             raise RuntimeError(
                 f"courier account {account.id} ({account.courier}) of hospital {account.hospital_id} "
                 f"has invalid settings: {exc}"
