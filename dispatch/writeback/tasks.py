@@ -77,7 +77,8 @@ def dispense_outcome(
         items=items,
         outcome=outcome,
         handed_over_at=event.at if outcome == "delivered" else None,
-        receiver_name=patient.name if outcome == "delivered" else None,
+        # Who took the parcel, as the courier reported it ("Dewi (anak)"); the patient when nobody said.
+        receiver_name=(event.data.get("receiver_name") or patient.name) if outcome == "delivered" else None,
         performer_reference=sink.settings.get("performer_reference"),
         reason=None if outcome == "delivered" else event.detail or None,
     )

@@ -28,16 +28,19 @@ def run(celery, row: OutboxMessage) -> None:
     assert result.successful(), result.result
 
 
-def deliver(run_sql, order_id: int) -> None:
-    """Walk an order to delivered the way the dispatcher would, through the service."""
+def deliver(run_sql, order_id: int, receiver: str | None = None) -> None:
+    """Walk an order to delivered the way the dispatcher would, through the service; ``receiver`` is who the
+    courier reported took the parcel."""
     from dispatch.core.db import new_session
     from dispatch.orders.service import transition
     from dispatch.orders.state_machine import OrderStatus as S
 
     with new_session() as session:
         order = session.get(Order, order_id)
-        for target in (S.RELEASED, S.READY, S.BOOKING, S.PICKED_UP, S.DELIVERED):
+        for target in (S.RELEASED, S.READY, S.BOOKING, S.PICKED_UP):
             transition(session, order, target, detail=f"test: {target.value}")
+        data = {"receiver_name": receiver} if receiver else None
+        transition(session, order, S.DELIVERED, detail="test: delivered", data=data)
         session.commit()
 
 
@@ -46,8 +49,12 @@ def sink(session, hospital, kind: str, settings: dict[str, Any]) -> None:
     session.commit()
 
 
+@pytest.mark.parametrize(
+    ("reported_receiver", "note"),
+    [(None, f"Diterima oleh {PATIENTS[0].name}"), ("Dewi (anak)", "Diterima oleh Dewi (anak)")],
+)
 def test_delivered_writes_one_medication_dispense_per_item_to_the_hospital(
-    session, hospital, create_order, fetch, run_sql, celery
+    session, hospital, create_order, fetch, run_sql, celery, reported_receiver, note
 ):
     sink(
         session,
@@ -66,7 +73,7 @@ def test_delivered_writes_one_medication_dispense_per_item_to_the_hospital(
         },
     )
     order_id = create_order("RX-WB-FHIR")
-    deliver(run_sql, order_id)
+    deliver(run_sql, order_id, reported_receiver)
     [row] = fetch(OutboxMessage, OutboxMessage.topic == "writeback.fhir_dispense")
     assert row.payload["status"] == "delivered"
 
@@ -91,6 +98,7 @@ def test_delivered_writes_one_medication_dispense_per_item_to_the_hospital(
     assert dispense["performer"][0]["actor"]["reference"] == "Practitioner/N10000001"
     assert dispense["subject"]["reference"] == f"Patient/{PATIENTS[0].mrn}"
     assert dispense["whenHandedOver"].endswith(("Z", "+00:00"))
+    assert {"text": note} in dispense["note"]
     notes = [e.detail for e in fetch(OrderEvent, OrderEvent.order_id == order_id)]
     assert any(n.startswith("Outcome written to the hospital's FHIR server") for n in notes)
 
