@@ -54,7 +54,7 @@ def archive(
 
 def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:
     message.status = status
-    message.error = error[:2000] if error else None
+    message.error = _clipped(error)
     if status in FINAL_STATUSES:
         message.processed_at = utcnow()
 
@@ -68,7 +68,11 @@ def list_for_hospital(
     return session.exec(query.order_by(col(InboxMessage.id).desc()).limit(limit)).all()
 
 
-def mark_many(session: Session, inbox_ids: list[int], status: InboxStatus) -> None:
+def mark_many(session: Session, inbox_ids: list[int], status: InboxStatus, error: str | None = None) -> None:
     query = update(InboxMessage).where(col(InboxMessage.id).in_(inbox_ids))
     processed_at = utcnow() if status in FINAL_STATUSES else None
-    session.execute(query.values(status=status, processed_at=processed_at))
+    session.execute(query.values(status=status, processed_at=processed_at, error=_clipped(error)))
+
+
+def _clipped(error: str | None) -> str | None:
+    return error[:2000] if error else None

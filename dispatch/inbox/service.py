@@ -57,3 +57,11 @@ def archive_many(source: str, bodies: list[bytes], *, hospital_id: int | None) -
 def mark_processed(session: Session, inbox_ids: list[int]) -> None:
     """Inside the caller's transaction: the messages are done exactly when their orders exist."""
     repository.mark_many(session, inbox_ids, InboxStatus.PROCESSED)
+
+
+def settle_many(message_ids: list[int], status: InboxStatus, reason: str | None = None) -> None:
+    """Many messages to one status in one commit: what a poll archived that no order or refusal settled."""
+    if message_ids:
+        with new_session() as session:
+            repository.mark_many(session, message_ids, status, reason)
+            session.commit()

@@ -1,6 +1,10 @@
 """One function per pull source: read what is new since the watermark, say what was withdrawn.
 
-The result is the same whatever the source, so the poller treats every SIMRS alike.
+The result is the same whatever the source, so the poller treats every SIMRS alike. Raw first: a puller
+archives what it read through the ``archive`` it is given, before it parses it, and hands back each
+prescription with the inbox row it came from. What that row holds is the source's raw form: the FHIR
+server's search pages and fetched resources as sent; for Khanza, whose raw is database rows, the canonical
+JSON each prescription was read into.
 """
 
 from __future__ import annotations
@@ -13,23 +17,32 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hospital_adapter.canonical import PrescriptionIn
-from hospital_adapter.fhir.pull import FhirPuller, FhirPullSettings, PullError
+from hospital_adapter.fhir.pull import Archive, FhirPuller, FhirPullSettings, PullError, Refusal
 from hospital_adapter.khanza.reader import KhanzaSettings, Watermark, read_changes
 
 
 class PullFailed(Exception):
-    """The source could not be read this time; the watermark stays where it was."""
+    """The source could not be read this time; the watermark stays where it was.
+
+    ``inbox_id`` is the archived message that stopped the read, when there is one.
+    """
+
+    def __init__(self, message: str, *, inbox_id: int | None = None) -> None:
+        super().__init__(message)
+        self.inbox_id = inbox_id
 
 
 @dataclass
 class PullBatch:
-    prescriptions: list[PrescriptionIn]
+    """Prescriptions with their inbox rows, refusals as (inbox row, reason), and the next watermark."""
+
+    prescriptions: list[tuple[PrescriptionIn, int]]
     watermark: dict[str, Any]
     withdrawn: list[str] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[Refusal] = field(default_factory=list)
 
 
-def pull_khanza(settings: Mapping[str, Any], watermark: Mapping[str, Any]) -> PullBatch:
+def pull_khanza(settings: Mapping[str, Any], watermark: Mapping[str, Any], archive: Archive) -> PullBatch:
     khanza = KhanzaSettings.model_validate(settings)
     engine = khanza.create_engine()
     try:
@@ -38,25 +51,34 @@ def pull_khanza(settings: Mapping[str, Any], watermark: Mapping[str, Any]) -> Pu
         raise PullFailed(f"Khanza database: {type(exc).__name__}: {exc}") from exc
     finally:
         engine.dispose()
+    # One commit for the whole read: a poll can bring thousands. A refused row is kept as its no_resep.
+    inbox_ids = archive(
+        [prescription.model_dump_json().encode() for prescription in batch.prescriptions]
+        + [no_resep.encode() for no_resep, _ in batch.errors]
+    )
+    taken = len(batch.prescriptions)
     return PullBatch(
-        prescriptions=batch.prescriptions,
+        prescriptions=list(zip(batch.prescriptions, inbox_ids[:taken], strict=True)),
         watermark=batch.watermark.model_dump(mode="json"),
         withdrawn=batch.deleted,
-        errors=batch.errors,
+        errors=[
+            (inbox_id, message)
+            for inbox_id, (_, message) in zip(inbox_ids[taken:], batch.errors, strict=True)
+        ],
     )
 
 
-def pull_fhir(settings: Mapping[str, Any], watermark: Mapping[str, Any]) -> PullBatch:
+def pull_fhir(settings: Mapping[str, Any], watermark: Mapping[str, Any], archive: Archive) -> PullBatch:
     since = datetime.fromisoformat(watermark["since"]) if watermark.get("since") else None
     try:
-        result = FhirPuller(FhirPullSettings.model_validate(settings)).pull(since)
+        result = FhirPuller(FhirPullSettings.model_validate(settings)).pull(since, archive)
     except PullError as exc:
-        raise PullFailed(f"FHIR server: {exc}") from exc
+        raise PullFailed(f"FHIR server: {exc}", inbox_id=exc.archive_id) from exc
     new_watermark = {"since": result.watermark.isoformat()} if result.watermark else dict(watermark)
     return PullBatch(prescriptions=result.prescriptions, watermark=new_watermark, errors=result.errors)
 
 
-PULLERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], PullBatch]] = {
+PULLERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any], Archive], PullBatch]] = {
     "khanza": pull_khanza,
     "fhir_pull": pull_fhir,
 }

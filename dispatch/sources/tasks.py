@@ -1,4 +1,9 @@
-"""The poller: beat asks every enabled pull source to poll; each poll runs alone (a row lock) per source."""
+"""The poller: beat asks every enabled pull source to poll; each poll runs alone (a row lock) per source.
+
+Every inbox row a poll archives is settled before the poll ends: processed with its orders, rejected
+(quarantined) with the reasons of everything in it that could not be taken, or, when the read failed
+half-way, ignored, because the next poll reads the same again.
+"""
 
 from __future__ import annotations
 
@@ -11,40 +16,43 @@ from dispatch.core.db import is_postgres, new_session
 from dispatch.core.logging import log
 from dispatch.hospitals.models import Hospital, HospitalSource
 from dispatch.inbox import service as inbox_service
-from dispatch.intake import service as intake_service
+from dispatch.inbox.models import InboxStatus
 from dispatch.orders import prescriptions as prescription_intake
 from dispatch.sources.pullers import PULLERS, PullFailed
-from hospital_adapter.canonical import PrescriptionIn, SourceInputError
+from hospital_adapter.canonical import PrescriptionIn
 
 # Prescriptions taken per transaction: one commit for many, since a poll can bring thousands at once.
 CHUNK = 500
 
-
-def _canonical(raw: bytes) -> list[PrescriptionIn]:
-    return [PrescriptionIn.model_validate_json(raw)]
+Taken = tuple[PrescriptionIn, int]
 
 
-def _take_chunk(source: str, hospital: Hospital, prescriptions: list[PrescriptionIn]) -> int:
-    """Archive the chunk, then take it in one transaction; if anything in it fails, take it one by one,
-    so a single bad prescription is quarantined with its reason and the rest still go through."""
-    raws = [prescription.model_dump_json().encode() for prescription in prescriptions]
-    inbox_ids = inbox_service.archive_many(source, raws, hospital_id=hospital.id)
+def _ingest(hospital: Hospital, batch: list[Taken]) -> str | None:
+    """One transaction: the orders, and their inbox rows marked processed. The reason instead, if it failed."""
     try:
         with new_session() as session:
-            batch = list(zip(prescriptions, inbox_ids, strict=True))
             prescription_intake.ingest_batch(session, hospital, batch)
-            inbox_service.mark_processed(session, inbox_ids)
+            inbox_service.mark_processed(session, sorted({inbox_id for _, inbox_id in batch}))
             session.commit()
-        return len(prescriptions)
-    except (ValueError, SQLAlchemyError):
-        log.warning("sources.chunk_retried_one_by_one", source=source, size=len(prescriptions))
+    except (ValueError, SQLAlchemyError) as exc:
+        # The first line only: SQLAlchemy goes on with the statement and its parameters, a patient's data.
+        return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    return None
+
+
+def _take_chunk(hospital: Hospital, chunk: list[Taken], refused: dict[int, list[str]]) -> int:
+    """Take the chunk in one transaction; if anything in it fails, take it one by one, so a single bad
+    prescription is refused with its reason (on its inbox row) and the rest still go through."""
+    if _ingest(hospital, chunk) is None:
+        return len(chunk)
+    log.warning("sources.chunk_retried_one_by_one", size=len(chunk))
     taken = 0
-    for inbox_id, raw in zip(inbox_ids, raws, strict=True):
-        try:
-            intake_service.create_from_archive(hospital, _canonical, raw, inbox_id)
+    for prescription, inbox_id in chunk:
+        reason = _ingest(hospital, [(prescription, inbox_id)])
+        if reason is None:
             taken += 1
-        except SourceInputError:
-            continue  # quarantined with its reason
+        else:
+            refused.setdefault(inbox_id, []).append(f"Prescription {prescription.prescription_id}: {reason}")
     return taken
 
 
@@ -69,23 +77,45 @@ def poll_source(source_id: int) -> int:
             return 0
         hospital = session.get(Hospital, source.hospital_id)
         assert hospital is not None
+        archived: list[int] = []
+
+        def archive(bodies: list[bytes]) -> list[int]:
+            inbox_ids = (
+                inbox_service.archive_many(source.source, bodies, hospital_id=hospital.id) if bodies else []
+            )
+            archived.extend(inbox_ids)
+            return inbox_ids
+
         try:
-            batch = PULLERS[source.source](source.settings, source.watermark)
+            batch = PULLERS[source.source](source.settings, source.watermark, archive)
         except PullFailed as exc:
+            if exc.inbox_id is not None:
+                inbox_service.reject(exc.inbox_id, str(exc), hospital_id=hospital.id)
+            inbox_service.settle_many(
+                [inbox_id for inbox_id in archived if inbox_id != exc.inbox_id],
+                InboxStatus.IGNORED,
+                f"The poll stopped before its end ({str(exc)[:500]}); the next poll reads this again",
+            )
             source.last_error = str(exc)[:2000]
             source.last_polled_at = utcnow()
             session.commit()
             log.warning("sources.poll_failed", source_id=source_id, error=str(exc))
             return 0
+        refused: dict[int, list[str]] = {}
+        for inbox_id, reason in batch.errors:
+            refused.setdefault(inbox_id, []).append(reason)
         taken = sum(
-            _take_chunk(source.source, hospital, batch.prescriptions[start : start + CHUNK])
+            _take_chunk(hospital, batch.prescriptions[start : start + CHUNK], refused)
             for start in range(0, len(batch.prescriptions), CHUNK)
         )
-        for reference, message in batch.errors:
-            inbox_id = inbox_service.archive_raw(
-                source.source, reference.encode(), {}, hospital_id=hospital.id
-            )
-            inbox_service.reject(inbox_id, message, hospital_id=hospital.id)
+        # Last, so a row part of which was taken still ends up in quarantine for the part that was not.
+        for inbox_id, reasons in refused.items():
+            inbox_service.reject(inbox_id, "; ".join(reasons), hospital_id=hospital.id)
+        with_orders = {inbox_id for _, inbox_id in batch.prescriptions}
+        inbox_service.settle_many(
+            [inbox_id for inbox_id in archived if inbox_id not in with_orders and inbox_id not in refused],
+            InboxStatus.PROCESSED,
+        )
         for prescription_number in batch.withdrawn:
             prescription_intake.cancel_by_hospital(
                 session, hospital, prescription_number, "withdrawn at the source"

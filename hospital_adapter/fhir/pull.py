@@ -5,13 +5,24 @@ One :meth:`FhirPuller.pull` is::
     GET {base}/MedicationRequest?_lastUpdated=ge{since}&_include=MedicationRequest:subject
         &_include=MedicationRequest:medication&_count=N&{search_params}
 
-following ``link[relation=next]`` to the last page. A subject Patient the server did not ``_include`` is
-fetched with ``GET {base}/Patient/{id}`` (once per pull). The MedicationRequests are then grouped into
-paper prescriptions (the SATUSEHAT ``prescription/`` identifier, else ``groupIdentifier``, else the first
-identifier, as the parser does) and each group, with its Patient and Medications, is wrapped in a
-``collection`` Bundle and given to :func:`parse_bundle`. Grouping *before* parsing is what keeps a bad
-resource from failing the pull: a group the parser rejects becomes one error entry per MedicationRequest
-in it, and the other groups are still returned.
+following ``link[relation=next]`` to the last page. Raw first: every page is handed to the caller's
+``archive`` exactly as the server sent it, before it is even decoded, and everything read from it is
+reported against the id ``archive`` gave it. A page that is not a readable searchset (no resource in an
+entry, another Bundle type) is refused as a whole with its reason, and paging goes on through its next link;
+a page that is not a JSON Bundle at all stops the pull, since it has no next link to follow.
+
+A Patient, Medication or Coverage (``insurance``) a request names but no page included (servers may ignore
+``_include`` or page includes separately) is fetched after the last page with ``GET {base}/{Type}/{id}``,
+once per pull, with the same token; those answers are archived too before they are read. A reference that
+cannot be fetched fails only the prescriptions naming it: for good on 404/410, and after
+``fetch_attempts`` tries on 5xx, 408, 429 or a transport error, in which case the watermark stays at that
+request so the next pull reads it again.
+
+The MedicationRequests are then grouped into paper prescriptions (the SATUSEHAT ``prescription/``
+identifier, else ``groupIdentifier``, else the first identifier, as the parser does) and each group, with
+its Patient, Medications and Coverages, is wrapped in a ``collection`` Bundle and given to
+:func:`parse_bundle`. Grouping *before* parsing is what keeps a bad resource from failing the pull: a group
+the parser rejects becomes one refusal per MedicationRequest in it, and the other groups are still returned.
 
 Authentication is SATUSEHAT's OAuth2 client credentials (``POST {oauth}/accesstoken?grant_type=
 client_credentials``), the token cached until ``expires_in`` minus a margin and fetched again once when the
@@ -28,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,12 +54,17 @@ from hospital_adapter.oauth import ClientCredentialsToken
 
 MAX_ERROR_TEXT = 300
 RETRYABLE_STATUSES = frozenset({408, 429})
+# A referenced resource is asked for again after 1 s, 2 s, … up to ``fetch_attempts`` tries.
+RETRY_DELAY_SECONDS = 1.0
 PRESCRIPTION_SYSTEM_PREFIX = "sys-ids.kemkes.go.id/prescription/"
 
 _SCHEME = re.compile(r"^https?://")
 _TYPE_ID_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 
-ResourceError = tuple[str, str]
+# Stores raw server answers before anything reads them; returns one id per body, in order.
+Archive = Callable[[list[bytes]], list[int]]
+# (id of the archived page, reason): what could not be taken, OperationOutcome-style.
+Refusal = tuple[int, str]
 
 
 class FhirPullSettings(BaseModel):
@@ -62,6 +78,9 @@ class FhirPullSettings(BaseModel):
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout: float = Field(default=30.0, gt=0)
     max_pages: int = Field(default=1000, ge=1, description="Stop a server whose next links never end")
+    fetch_attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries per referenced resource on 5xx, 408, 429, timeouts"
+    )
     # Withdrawn prescriptions come too: a cancellation must reach a courier already on the way.
     search_params: dict[str, str] = Field(
         default_factory=lambda: {
@@ -85,26 +104,34 @@ class FhirPullSettings(BaseModel):
 
 
 class PullError(Exception):
-    """The FHIR or OAuth server refused or failed; ``retryable`` says whether asking again later can help."""
+    """The FHIR or OAuth server refused or failed; ``retryable`` says whether asking again later can help.
+
+    ``archive_id`` is the archived page the failure is about, if any: not a Bundle, or a next link not to follow.
+    """
 
     def __init__(self, messages: list[str], status: int | None, *, retryable: bool) -> None:
         super().__init__("; ".join(messages) or "FHIR pull failed")
         self.messages = messages
         self.status = status
         self.retryable = retryable
+        self.archive_id: int | None = None
 
 
 @dataclass
 class PullResult:
-    """Prescriptions parsed, per-resource errors as ("MedicationRequest/id", message), and the next ``since``.
+    """Prescriptions parsed, each with the archive id of the page it was read from; refusals; the next ``since``.
+
+    A prescription whose items came on several pages is reported against the page of its first item. A
+    refusal names the page and, for a bad prescription, its MedicationRequest ("MedicationRequest/id: …").
 
     ``watermark`` is the newest ``meta.lastUpdated`` of any MedicationRequest seen (including rejected
     ones, which are reported in ``errors`` rather than polled forever), else the ``since`` passed in; it is
-    None only when a first pull (``since=None``) found nothing.
+    None only when a first pull (``since=None``) found nothing. It stays at the oldest request whose
+    referenced resource could not be fetched for a reason that may pass, so that one is read again.
     """
 
-    prescriptions: list[PrescriptionIn] = field(default_factory=list)
-    errors: list[ResourceError] = field(default_factory=list)
+    prescriptions: list[tuple[PrescriptionIn, int]] = field(default_factory=list)
+    errors: list[Refusal] = field(default_factory=list)
     watermark: datetime | None = None
 
 
@@ -115,6 +142,15 @@ class _Match:
     label: str
     entry: dict[str, Any]
     updated: datetime | None
+    page: int
+
+
+@dataclass(frozen=True)
+class _Unfetched:
+    """Why a referenced resource is missing: an OperationOutcome issue code (``transient`` may pass) and text."""
+
+    code: str
+    reason: str
 
 
 class FhirPuller:
@@ -126,9 +162,11 @@ class FhirPuller:
         transport: httpx.BaseTransport | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self._transport = transport
+        self._sleep = sleep
         self._oauth = (
             ClientCredentialsToken(
                 settings.oauth_url,
@@ -140,12 +178,12 @@ class FhirPuller:
             else None
         )
 
-    def pull(self, since: datetime | None) -> PullResult:
-        """Fetch every MedicationRequest updated after ``since`` (aware datetime) and parse it."""
+    def pull(self, since: datetime | None, archive: Archive) -> PullResult:
+        """Fetch every MedicationRequest updated after ``since`` (aware datetime), archive it raw, parse it."""
         if since is not None and since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
         with httpx.Client(transport=self._transport, timeout=self.settings.timeout) as client:
-            return _Pull(self, client).run(since)
+            return _Pull(self, client, archive).run(since)
 
     # -- HTTP with authentication --------------------------------------------------------------------
 
@@ -179,29 +217,44 @@ class FhirPuller:
 
 
 class _Pull:
-    """State of one pull: pages seen, Patients fetched."""
+    """State of one pull: pages seen, resources the pages did not include, refusals."""
 
-    def __init__(self, puller: FhirPuller, client: httpx.Client) -> None:
+    def __init__(self, puller: FhirPuller, client: httpx.Client, archive: Archive) -> None:
         self.puller = puller
         self.client = client
+        self.archive = archive
         self.base = puller.settings.base_url
         self.matches: dict[str, _Match] = {}
-        self.included: dict[str, dict[str, Any]] = {}  # "Type/id" → entry
-        self.patients: dict[str, dict[str, Any] | None] = {}  # fetched per pull; None = not found
-        self.errors: list[ResourceError] = []
+        self.included: dict[str, dict[str, Any]] = {}  # "Type/id" → entry, from any page
+        self.fetched: dict[str, dict[str, Any] | _Unfetched] = {}  # "Type/id" → entry, or why there is none
+        self.errors: list[Refusal] = []
+        self.held: list[datetime | None] = []  # lastUpdated of requests to read again at the next pull
 
     def run(self, since: datetime | None) -> PullResult:
-        for bundle in self._pages(since):
-            self._collect(bundle)
+        for page_id, bundle in self._pages(since):
+            self._collect(page_id, bundle)
+        # After the last page: a server that pages its includes separately may send them later.
+        self._fetch_missing()
+        prescriptions: list[tuple[PrescriptionIn, int]] = []
+        for members in _groups(self.matches.values()):
+            prescriptions.extend(
+                (prescription, members[0].page) for prescription in self._parse_group(members)
+            )
+        return PullResult(prescriptions=prescriptions, errors=self.errors, watermark=self._watermark(since))
+
+    def _watermark(self, since: datetime | None) -> datetime | None:
         watermark = max((match.updated for match in self.matches.values() if match.updated), default=None)
+        if self.held:
+            # The next pull asks from this instant on (ge), so what was held back is read again; without an
+            # instant to go by, it asks again from ``since``.
+            known = [moment for moment in self.held if moment is not None]
+            watermark = min(known) if len(known) == len(self.held) else None
         if since is not None and (watermark is None or watermark < since):
             watermark = since
-        prescriptions: list[PrescriptionIn] = []
-        for members in _groups(self.matches.values()):
-            prescriptions.extend(self._parse_group(members))
-        return PullResult(prescriptions=prescriptions, errors=self.errors, watermark=watermark)
+        return watermark
 
-    def _pages(self, since: datetime | None) -> Iterable[dict[str, Any]]:
+    def _pages(self, since: datetime | None) -> Iterable[tuple[int, dict[str, Any]]]:
+        """Each page is archived as the server sent it before it is read; an unreadable one is refused."""
         settings = self.puller.settings
         query: dict[str, Any] = {
             **settings.search_params,
@@ -222,21 +275,28 @@ class _Pull:
                 raise PullError([f"Search has more than {settings.max_pages} pages"], None, retryable=False)
             response = self.puller._get(self.client, url, params)
             _raise_for_status(response, "MedicationRequest search")
-            bundle = _json(response, "MedicationRequest search")
-            if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
-                raise PullError(
-                    [
-                        f"Search answered with {bundle.get('resourceType')!r} {bundle.get('type')!r}, not a searchset"
-                    ],
-                    response.status_code,
-                    retryable=False,
-                )
-            yield bundle
+            [page_id] = self.archive([response.content])
             seen.add(str(response.request.url))
-            url = self._next_link(bundle)
+            try:
+                bundle = _json(response, "MedicationRequest search")
+                if bundle.get("resourceType") != "Bundle":
+                    raise PullError(
+                        [f"Search answered with {bundle.get('resourceType')!r}, not a Bundle"],
+                        response.status_code,
+                        retryable=False,
+                    )
+                url = self._next_link(bundle)
+                if url is not None and url in seen:
+                    raise PullError([f"Search next link loops back to {url}"], None, retryable=False)
+            except PullError as exc:
+                exc.archive_id = page_id  # the page that stopped the paging is the one to look at
+                raise
             params = None  # the next link carries the whole query; {} would wipe it
-            if url is not None and url in seen:
-                raise PullError([f"Search next link loops back to {url}"], None, retryable=False)
+            problems = _page_problems(bundle)
+            if problems:
+                self.errors.append((page_id, "; ".join(problems)))
+            else:
+                yield page_id, bundle
 
     def _next_link(self, bundle: dict[str, Any]) -> str | None:
         for link in bundle.get("link") or []:
@@ -250,18 +310,16 @@ class _Pull:
                 return url
         return None
 
-    def _collect(self, bundle: dict[str, Any]) -> None:
+    def _collect(self, page_id: int, bundle: dict[str, Any]) -> None:
         for position, entry in enumerate(bundle.get("entry") or []):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue
-            kind = resource.get("resourceType")
+            resource = entry["resource"]
+            kind = resource["resourceType"]
             mode = (entry.get("search") or {}).get("mode")
             rid = resource.get("id")
             key = f"{kind}/{rid}" if isinstance(rid, str) else None
             if kind == "MedicationRequest" and mode in (None, "match"):
                 label = key or entry.get("fullUrl") or f"MedicationRequest (entry {position})"
-                match = _Match(label, entry, _last_updated(resource))
+                match = _Match(label, entry, _last_updated(resource), page_id)
                 previous = self.matches.get(label)
                 # A resource updated while we paged can show up twice: keep the newer version.
                 if previous is None or (match.updated or _EPOCH) >= (previous.updated or _EPOCH):
@@ -269,18 +327,70 @@ class _Pull:
             elif kind != "OperationOutcome" and key is not None:
                 self.included.setdefault(key, entry)
 
+    def _fetch_missing(self) -> None:
+        """GET each resource the requests name and no page included, once; archive the answers, then read."""
+        named = {
+            reference for match in self.matches.values() for reference in _references(match.entry["resource"])
+        }
+        answers = {reference: self._fetch(reference) for reference in sorted(named - self.included.keys())}
+        bodies = [answer.content for answer in answers.values() if isinstance(answer, httpx.Response)]
+        if bodies:
+            self.archive(bodies)
+        for reference, answer in answers.items():
+            self.fetched[reference] = (
+                self._read(reference, answer) if isinstance(answer, httpx.Response) else answer
+            )
+
+    def _fetch(self, reference: str) -> httpx.Response | _Unfetched:
+        """``GET {base}/{Type}/{id}``, asked again after 5xx, 408, 429 or a transport error.
+
+        Only a refusal of our credentials (401 after a fresh token, 403) fails the whole pull: it would
+        refuse every other reference too. Anything else fails just the prescriptions that name the resource.
+        """
+        attempts = self.puller.settings.fetch_attempts
+        last = ""
+        for attempt in range(attempts):
+            if attempt:
+                self.puller._sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+            try:
+                response = self.puller._get(self.client, f"{self.base}/{reference}")
+                _raise_for_status(response, reference)
+                return response
+            except PullError as exc:
+                if exc.status in (401, 403):
+                    raise
+                if exc.status in (404, 410):
+                    return _Unfetched(
+                        "not-found", f"{reference} was not found on the FHIR server (HTTP {exc.status})"
+                    )
+                if not exc.retryable:
+                    return _Unfetched("processing", f"{reference} could not be fetched: {exc}")
+                last = str(exc)
+        return _Unfetched(
+            "transient",
+            f"{reference} could not be fetched in {attempts} attempts ({last}); it is asked for again at the next pull",
+        )
+
+    def _read(self, reference: str, response: httpx.Response) -> dict[str, Any] | _Unfetched:
+        kind = reference.partition("/")[0]
+        try:
+            body = _json(response, reference)
+        except PullError as exc:
+            return _Unfetched("processing", str(exc))
+        if body.get("resourceType") != kind:
+            return _Unfetched(
+                "processing", f"{reference}: the server answered with {body.get('resourceType')!r}"
+            )
+        return {"fullUrl": f"{self.base}/{reference}", "resource": body}
+
     def _parse_group(self, members: list[_Match]) -> list[PrescriptionIn]:
         entries = [match.entry for match in members]
-        added: set[str] = set()
+        named = dict.fromkeys(
+            reference for match in members for reference in _references(match.entry["resource"])
+        )
         try:
-            for match in members:
-                for reference in _references(match.entry["resource"]):
-                    if reference in added:
-                        continue
-                    extra = self._resolve(reference)
-                    if extra is not None:
-                        added.add(reference)
-                        entries.append(extra)
+            entries.extend(self._resolve(reference) for reference in named)
+            entries.extend(self._coverages_of({ref for ref in named if ref.startswith("Patient/")}, named))
             collection = {
                 "resourceType": "Bundle",
                 "type": "collection",
@@ -290,48 +400,72 @@ class _Pull:
             }
             return parse_bundle(json.dumps(collection).encode())
         except SourceInputError as exc:
-            self.errors.extend((match.label, str(exc)) for match in members)
+            reason = "; ".join(_issue_text("error", code, diagnostics) for code, diagnostics, _ in exc.issues)
+            self.errors.extend((match.page, f"{match.label}: {reason}") for match in members)
+            if any(code == "transient" for code, _, _ in exc.issues):
+                self.held.extend(match.updated for match in members)
             return []
 
-    def _resolve(self, reference: str) -> dict[str, Any] | None:
-        """The included entry for "Type/id", else (Patients only) the resource fetched from the server."""
-        if reference in self.included:
-            return self.included[reference]
-        kind, _, rid = reference.partition("/")
-        if kind != "Patient":
-            return None  # a Medication not included: the parser falls back to medicationReference.display
-        if reference not in self.patients:
-            self.patients[reference] = self._fetch_patient(rid)
-        patient = self.patients[reference]
-        if patient is None:
-            raise SourceInputError([("not-found", f"{reference} was not found on the FHIR server", None)])
-        return {"fullUrl": f"{self.base}/{reference}", "resource": patient}
+    def _resolve(self, reference: str) -> dict[str, Any]:
+        found = self.included.get(reference) or self.fetched[reference]
+        if isinstance(found, _Unfetched):
+            raise SourceInputError([(found.code, found.reason, None)])
+        return found
 
-    def _fetch_patient(self, rid: str) -> dict[str, Any] | None:
-        response = self.puller._get(self.client, f"{self.base}/Patient/{rid}")
-        if response.status_code in (404, 410):
-            return None
-        _raise_for_status(response, f"Patient/{rid}")
-        body = _json(response, f"Patient/{rid}")
-        if body.get("resourceType") != "Patient":
-            return None
-        return body
+    def _coverages_of(self, patients: set[str], named: Mapping[str, None]) -> list[dict[str, Any]]:
+        """Included Coverages of these patients that no request names: the parser counts them too."""
+        return [
+            entry
+            for key, entry in self.included.items()
+            if key.startswith("Coverage/")
+            and key not in named
+            and _reference_key(entry["resource"].get("beneficiary")) in patients
+        ]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _page_problems(bundle: dict[str, Any]) -> list[str]:
+    """What makes a search page unusable as a whole, OperationOutcome-style.
+
+    A readable page with a bad resource in it is not refused here: that fails only its prescription, in the
+    parser, and the other prescriptions on the page are still taken.
+    """
+    problems: list[str] = []
+    if bundle.get("type") != "searchset":
+        problems.append(
+            _issue_text("error", "invalid", f"Bundle.type is {bundle.get('type')!r}, not 'searchset'")
+        )
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        return [*problems, _issue_text("error", "structure", "Bundle.entry is not a list")]
+    for position, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            problems.append(_issue_text("error", "required", f"Bundle.entry[{position}] has no resource"))
+    return problems
+
+
 def _references(resource: dict[str, Any]) -> list[str]:
-    """``Type/id`` of the subject and medicationReference, when they point outside the resource."""
+    """``Type/id`` of the subject, medicationReference and insurance a request names outside itself."""
     found: list[str] = []
-    for name in ("subject", "medicationReference"):
+    for name in ("subject", "medicationReference", "insurance"):
         value = resource.get(name)
-        reference = value.get("reference") if isinstance(value, dict) else None
-        if isinstance(reference, str) and not reference.startswith("#"):
-            match = _TYPE_ID_TAIL.search(reference.strip())
-            if match:
-                found.append(f"{match[1]}/{match[2]}")
+        for reference in value if isinstance(value, list) else [value]:
+            key = _reference_key(reference)
+            if key is not None:
+                found.append(key)
     return found
+
+
+def _reference_key(value: object) -> str | None:
+    """``Type/id`` of a relative or absolute Reference; None for ``#contained``, ``urn:`` and the like."""
+    reference = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(reference, str) or reference.startswith("#"):
+        return None
+    match = _TYPE_ID_TAIL.search(reference.strip())
+    return f"{match[1]}/{match[2]}" if match else None
 
 
 def _groups(matches: Iterable[_Match]) -> list[list[_Match]]:
@@ -438,8 +572,13 @@ def _outcome_messages(response: httpx.Response) -> list[str]:
             or (details.get("text") if isinstance(details, dict) else None)
             or str(issue.get("code", "unknown"))
         )
-        messages.append(f"{issue.get('severity', 'error')} {issue.get('code', 'unknown')}: {text}")
+        messages.append(_issue_text(issue.get("severity", "error"), issue.get("code", "unknown"), text))
     return messages
+
+
+def _issue_text(severity: object, code: object, text: object) -> str:
+    """One OperationOutcome issue as a line of text, whether the server or we found it."""
+    return f"{severity} {code}: {text}"
 
 
 def _json(response: httpx.Response, what: str) -> dict[str, Any]:

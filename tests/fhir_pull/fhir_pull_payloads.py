@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hospital_adapter.canonical import PrescriptionIn
+from hospital_adapter.fhir.pull import PullResult
+
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "examples"
 RX_SYSTEM = "http://sys-ids.kemkes.go.id/prescription/10000004"
 ITEM_SYSTEM = "http://sys-ids.kemkes.go.id/prescription-item/10000004"
@@ -83,3 +86,33 @@ def medication_request(
 
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document).encode()
+
+
+class Archive:
+    """Stands in for the inbox: keeps every body it is given, in order, and numbers them from 1."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def __call__(self, bodies: list[bytes]) -> list[int]:
+        first = len(self.bodies) + 1
+        self.bodies.extend(bodies)
+        return list(range(first, first + len(bodies)))
+
+
+def taken(result: PullResult) -> list[PrescriptionIn]:
+    return [prescription for prescription, _page in result.prescriptions]
+
+
+def refusals(result: PullResult) -> dict[str, str]:
+    """Refusals by what they name ("MedicationRequest/mr-2"), from "MedicationRequest/mr-2: reason"."""
+    return dict(reason.split(": ", 1) for _page, reason in result.errors)
+
+
+def bpjs_coverage(coverage_id: str = "cov-bpjs-1", patient_id: str = "P-BWI-0001") -> dict[str, Any]:
+    """The SATUSEHAT BPJS membership example, given an id and our patient as beneficiary."""
+    coverage = load("satusehat/Coverage-BPJS-kepesertaan.json")
+    coverage["id"] = coverage_id
+    for role in ("policyHolder", "subscriber", "beneficiary"):
+        coverage[role] = {"reference": f"Patient/{patient_id}"}
+    return coverage

@@ -8,7 +8,15 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
-from fhir_pull_payloads import banyuwangi_patient, medication, medication_request
+from fhir_pull_payloads import (
+    MEDICATION_ID,
+    Archive,
+    banyuwangi_patient,
+    medication,
+    medication_request,
+    refusals,
+    taken,
+)
 from pydantic import ValidationError
 
 from hospital_adapter.fhir.pull import FhirPuller, FhirPullSettings, PullError
@@ -38,7 +46,9 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_puller(api: respx.MockRouter, clock: Clock | None = None, **overrides: Any) -> FhirPuller:
+def make_puller(
+    api: respx.MockRouter, clock: Clock | None = None, sleeps: list[float] | None = None, **overrides: Any
+) -> FhirPuller:
     settings: dict[str, Any] = {
         "base_url": BASE + "/",
         "oauth_url": OAUTH,
@@ -47,7 +57,10 @@ def make_puller(api: respx.MockRouter, clock: Clock | None = None, **overrides: 
         "page_size": 50,
     } | overrides
     return FhirPuller(
-        FhirPullSettings(**settings), transport=httpx.MockTransport(api.handler), clock=clock or Clock()
+        FhirPullSettings(**settings),
+        transport=httpx.MockTransport(api.handler),
+        clock=clock or Clock(),
+        sleep=(sleeps if sleeps is not None else []).append,
     )
 
 
@@ -116,7 +129,7 @@ def test_token_request_and_search_query_are_exact(api: respx.MockRouter) -> None
     token_route = api.post(f"{OAUTH}/accesstoken", name="token").mock(return_value=token())
     search = api.get(f"{BASE}/MedicationRequest", name="search").mock(return_value=page_one())
 
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
 
     sent = token_route.calls.last.request
     assert str(sent.url) == f"{OAUTH}/accesstoken?grant_type=client_credentials"
@@ -134,7 +147,7 @@ def test_token_request_and_search_query_are_exact(api: respx.MockRouter) -> None
         "active,on-hold,cancelled,stopped,entered-in-error",
         "order",
     )
-    [prescription] = result.prescriptions
+    [prescription] = taken(result)
     assert prescription.items[0].code == "93006500"  # from the _include'd KFA Medication
     assert prescription.patient.address.district_code == "351018"
     assert result.errors == []
@@ -143,7 +156,7 @@ def test_token_request_and_search_query_are_exact(api: respx.MockRouter) -> None
 def test_first_pull_without_since_has_no_last_updated_filter(api: respx.MockRouter) -> None:
     api.post(f"{OAUTH}/accesstoken").mock(return_value=token())
     search = api.get(f"{BASE}/MedicationRequest").mock(return_value=searchset())
-    result = make_puller(api).pull(None)
+    result = make_puller(api).pull(None, Archive())
     assert "_lastUpdated" not in search.calls.last.request.url.params
     assert result.prescriptions == []
     assert result.watermark is None
@@ -157,13 +170,13 @@ def test_two_pages_follow_the_next_link_and_share_one_cached_token(api: respx.Mo
         return_value=searchset(entry(medication_request("mr-2", "RX-1", "2"), "match"))
     )
 
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
 
     assert token_route.call_count == 1
     assert str(second.calls.last.request.url) == next_url
     assert second.calls.last.request.headers["Authorization"] == "Bearer tok-1"
     # Items of one paper prescription split across pages are still one prescription.
-    [prescription] = result.prescriptions
+    [prescription] = taken(result)
     assert prescription.prescription_id == "RX-1"
     assert len(prescription.items) == 2
 
@@ -177,12 +190,12 @@ def test_token_is_reused_across_pulls_until_expires_in_minus_margin(
     search = api.get(f"{BASE}/MedicationRequest").mock(return_value=searchset())
     puller = make_puller(api, clock)
 
-    puller.pull(SINCE)
+    puller.pull(SINCE, Archive())
     clock.now += 3500
-    puller.pull(SINCE)
+    puller.pull(SINCE, Archive())
     assert token_route.call_count == 1
     clock.now += 50  # 3550 s: inside the 60 s margin
-    puller.pull(SINCE)
+    puller.pull(SINCE, Archive())
 
     assert token_route.call_count == 2
     assert [call.request.headers["Authorization"] for call in search.calls] == [
@@ -198,7 +211,7 @@ def test_a_401_gets_one_fresh_token_and_one_retry(api: respx.MockRouter) -> None
         side_effect=[httpx.Response(401, json=outcome("login", "Invalid access token")), page_one()]
     )
 
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
 
     assert token_route.call_count == 2
     assert [call.request.headers["Authorization"] for call in search.calls] == [
@@ -214,7 +227,7 @@ def test_a_second_401_is_a_non_retryable_error(api: respx.MockRouter) -> None:
         return_value=httpx.Response(401, json=outcome("login", "Invalid access token"))
     )
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert (caught.value.status, caught.value.retryable) == (401, False)
     assert caught.value.messages == ["error login: Invalid access token"]
 
@@ -234,15 +247,18 @@ def test_included_patient_is_used_and_a_missing_one_is_fetched_once(api: respx.M
     patient_route = api.get(f"{BASE}/Patient/P-BWI-0002", name="patient").mock(
         return_value=httpx.Response(200, json=fetched)
     )
+    medication_route = api.get(f"{BASE}/Medication/{MEDICATION_ID}").mock(
+        return_value=httpx.Response(200, json=medication())
+    )
 
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
 
-    assert patient_route.call_count == 1
+    assert (patient_route.call_count, medication_route.call_count) == (1, 1)
     assert patient_route.calls.last.request.headers["Authorization"] == "Bearer tok-1"
-    names = {rx.prescription_id: rx.patient.name for rx in result.prescriptions}
+    names = {rx.prescription_id: rx.patient.name for rx in taken(result)}
     assert names == {"RX-1": "Siti Rohmah", "RX-2": "Bambang Wicaksono", "RX-3": "Bambang Wicaksono"}
-    # The Medication was not _include'd: the parser falls back to medicationReference.display.
-    assert result.prescriptions[0].items[0].code is None
+    # The Medication was not _include'd either: fetched, its KFA code is on every item.
+    assert {rx.items[0].code for rx in taken(result)} == {"93006500"}
 
 
 def test_bad_resources_are_reported_while_the_others_are_taken(api: respx.MockRouter) -> None:
@@ -259,6 +275,7 @@ def test_bad_resources_are_reported_while_the_others_are_taken(api: respx.MockRo
             entry(not_an_order, "match"),
             entry(banyuwangi_patient(), "include"),
             entry(no_phone, "include"),
+            entry(medication(), "include"),
             {
                 "resource": outcome("informational", "Search took 12 ms") | {"id": "oo"},
                 "search": {"mode": "outcome"},
@@ -269,10 +286,10 @@ def test_bad_resources_are_reported_while_the_others_are_taken(api: respx.MockRo
         return_value=httpx.Response(404, json=outcome("not-found", "gone"))
     )
 
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
 
-    assert [rx.prescription_id for rx in result.prescriptions] == ["RX-1"]
-    errors = dict(result.errors)
+    assert [rx.prescription_id for rx in taken(result)] == ["RX-1"]
+    errors = refusals(result)
     assert set(errors) == {"MedicationRequest/mr-2", "MedicationRequest/mr-3", "MedicationRequest/mr-4"}
     assert "no phone" in errors["MedicationRequest/mr-2"]
     assert "Patient/P-GONE was not found" in errors["MedicationRequest/mr-3"]
@@ -288,16 +305,17 @@ def test_watermark_is_the_newest_medication_request_last_updated(api: respx.Mock
             entry(medication_request("mr-1", "RX-1", updated="2026-11-29T10:15:00+07:00"), "match"),
             entry(medication_request("mr-2", "RX-2", updated="2026-11-29T03:30:00.123Z"), "match"),
             entry(newer_patient, "include"),
+            entry(medication(), "include"),
         )
     )
-    result = make_puller(api).pull(SINCE)
+    result = make_puller(api).pull(SINCE, Archive())
     assert result.watermark == datetime(2026, 11, 29, 3, 30, 0, 123000, tzinfo=UTC)
 
 
 def test_watermark_stays_at_since_when_nothing_changed(api: respx.MockRouter) -> None:
     api.post(f"{OAUTH}/accesstoken").mock(return_value=token())
     api.get(f"{BASE}/MedicationRequest").mock(return_value=searchset())
-    assert make_puller(api).pull(SINCE).watermark == SINCE
+    assert make_puller(api).pull(SINCE, Archive()).watermark == SINCE
 
 
 def test_503_text_plain_is_retryable(api: respx.MockRouter) -> None:
@@ -306,7 +324,7 @@ def test_503_text_plain_is_retryable(api: respx.MockRouter) -> None:
         return_value=httpx.Response(503, text="Gateway Timeout", headers={"Content-Type": "text/plain"})
     )
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert (caught.value.status, caught.value.retryable) == (503, True)
     assert "Gateway Timeout" in caught.value.messages[0]
 
@@ -323,7 +341,7 @@ def test_timeouts_transport_errors_and_429_are_retryable(api: respx.MockRouter, 
     else:
         route.mock(side_effect=failure)
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert caught.value.retryable
 
 
@@ -339,7 +357,7 @@ def test_operation_outcome_400_is_not_retryable(api: respx.MockRouter) -> None:
         )
     )
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert (caught.value.status, caught.value.retryable) == (400, False)
     assert caught.value.messages == [
         'error invalid: Unknown search parameter "_include" for resource type "MedicationRequest"'
@@ -351,15 +369,16 @@ def test_rejected_credentials_at_the_token_endpoint_are_not_retryable(api: respx
         return_value=httpx.Response(401, json=outcome("security", "Invalid client credentials"))
     )
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert (caught.value.status, caught.value.retryable) == (401, False)
 
 
 def test_static_bearer_token_without_oauth(api: respx.MockRouter) -> None:
     search = api.get(f"{BASE}/MedicationRequest").mock(return_value=page_one())
-    make_puller(api, oauth_url=None, client_id=None, client_secret=None, bearer_token="hospital-issued").pull(
-        SINCE
+    puller = make_puller(
+        api, oauth_url=None, client_id=None, client_secret=None, bearer_token="hospital-issued"
     )
+    puller.pull(SINCE, Archive())
     assert search.calls.last.request.headers["Authorization"] == "Bearer hospital-issued"
 
 
@@ -367,7 +386,7 @@ def test_next_link_to_another_host_is_refused(api: respx.MockRouter) -> None:
     api.post(f"{OAUTH}/accesstoken").mock(return_value=token())
     api.get(f"{BASE}/MedicationRequest").mock(return_value=page_one("https://evil.example/fhir?page=2"))
     with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
+        make_puller(api).pull(SINCE, Archive())
     assert not caught.value.retryable
     assert "leaves" in caught.value.messages[0]
 
@@ -376,7 +395,7 @@ def test_naive_since_and_incomplete_oauth_settings_are_refused(api: respx.MockRo
     with pytest.raises(ValidationError):
         FhirPullSettings(base_url=BASE, oauth_url=OAUTH, client_id="x")
     with pytest.raises(ValueError, match="timezone-aware"):
-        make_puller(api).pull(datetime(2026, 11, 29, 9, 0))
+        make_puller(api).pull(datetime(2026, 11, 29, 9, 0), Archive())
 
 
 def test_a_resource_updated_while_paging_is_taken_once_in_its_newer_version(api: respx.MockRouter) -> None:
@@ -389,17 +408,6 @@ def test_a_resource_updated_while_paging_is_taken_once_in_its_newer_version(api:
     )
     api.get(f"{BASE}/MedicationRequest").mock(return_value=page_one(next_url))
 
-    [prescription] = make_puller(api).pull(SINCE).prescriptions
+    [prescription] = taken(make_puller(api).pull(SINCE, Archive()))
 
     assert [item.instructions for item in prescription.items] == ["2 tablet sehari"]
-
-
-def test_a_server_failure_fetching_a_patient_fails_the_whole_pull_as_retryable(api: respx.MockRouter) -> None:
-    api.post(f"{OAUTH}/accesstoken").mock(return_value=token())
-    api.get(f"{BASE}/MedicationRequest").mock(
-        return_value=searchset(entry(medication_request(patient_id="P-BWI-0009"), "match"))
-    )
-    api.get(f"{BASE}/Patient/P-BWI-0009").mock(return_value=httpx.Response(502, text="Bad Gateway"))
-    with pytest.raises(PullError) as caught:
-        make_puller(api).pull(SINCE)
-    assert (caught.value.status, caught.value.retryable) == (502, True)
