@@ -14,6 +14,8 @@ from dispatch.auth.api import SESSION_COOKIE, optional_staff
 from dispatch.auth.models import Role, StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
+from dispatch.dispatching import service as dispatching_service
+from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import Hospital
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox.models import InboxStatus
@@ -41,16 +43,18 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
 
-def refuse_form(request: Request, user: StaffUser | None, csrf: str, refusal: str) -> Response | None:
-    """The checks every console form post makes: logged in, our own form (CSRF), and a pharmacist.
+def refuse_form(
+    request: Request, user: StaffUser | None, csrf: str, refusal: str, role: Role = Role.PHARMACIST
+) -> Response | None:
+    """The checks every console form post makes: logged in, our own form (CSRF), and the role it needs.
 
-    ``refusal`` says, in Bahasa Indonesia and English, what only a pharmacist may do here.
+    ``refusal`` says, in Bahasa Indonesia and English, who alone may do this.
     """
     if user is None:
         return _to_login()
     if not hmac.compare_digest(csrf, csrf_token(request)):
         return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, Role.PHARMACIST):
+    if not auth_service.may(user, role):
         return Response(refusal, status_code=403)
     return None
 
@@ -122,13 +126,53 @@ def order_page(order_id: int, request: Request, session: SessionDep, user: Optio
     order = orders_repository.get_order(session, user.hospital_id, order_id)
     if order is None:
         return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    can_choose = (
+        auth_service.may(user, Role.DISPATCHER) and order.status in dispatching_service.COURIER_CHOOSABLE
+    )
     context = {
         "user": user,
         "order": order_detail(session, order),
         "csrf": csrf_token(request),
         "can_release": auth_service.may(user, Role.PHARMACIST),
+        "courier_accounts": (
+            hospitals_repository.enabled_courier_accounts(session, user.hospital_id) if can_choose else []
+        ),
+        "flash": request.query_params.get("flash", ""),
     }
     return templates.TemplateResponse(request, "order.html", context)
+
+
+@router.post("/orders/{order_id}/courier")
+def choose_courier(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    account_id: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=300)],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refused = refuse_form(
+        request,
+        user,
+        csrf,
+        "Hanya dispatcher yang dapat memilih kurir / only dispatchers may choose the courier",
+        Role.DISPATCHER,
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
+    if order is None:
+        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    try:
+        dispatching_service.choose_courier_by_hand(
+            session, order, account_id, user.username, reason.strip() or "-"
+        )
+    except dispatching_service.CourierNotChoosable:
+        return RedirectResponse(f"/console/orders/{order_id}?flash=courier_refused", status_code=303)
+    session.commit()
+    return RedirectResponse(f"/console/orders/{order_id}?flash=courier_chosen", status_code=303)
 
 
 @router.post("/orders/{order_id}/release")

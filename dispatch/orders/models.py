@@ -166,6 +166,7 @@ class BookingPublic(SQLModel):
     driver_name: str | None
     vehicle_plate: str | None
     price_idr: int | None
+    quoted_price_idr: int | None
     created_at: datetime
 
 

@@ -240,3 +240,50 @@ def test_the_order_page_shows_the_timeline_with_alerts_and_the_bookings(
     assert (
         TestClient(client.app, follow_redirects=False).get(f"/console/orders/{order_id}").status_code == 303
     )
+
+
+def test_a_dispatcher_chooses_the_courier_on_the_order_page(
+    client, create_order, session, hospital, staff_maker, pharmacist_token, fetch
+):
+    from dispatch.hospitals.service import add_courier_account
+
+    staff_maker(session, hospital, "dispatcher1", "dispatcher")
+    gosend = add_courier_account(
+        session, hospital, "gosend", {"client_id": "c", "pass_key": "p"}, priority=10
+    )
+    shelter = add_courier_account(
+        session, hospital, "gosend", {"client_id": "c2", "pass_key": "p2"}, priority=20, label="shelter"
+    )
+    session.commit()
+    order_id = create_order("RX-CON-COURIER")
+    dispatcher = console_login(client.app, "dispatcher1")
+    page = dispatcher.get(f"/console/orders/{order_id}")
+    assert page.status_code == 200
+    assert f'<option value="{shelter.id}">gosend (shelter)</option>' in page.text
+    [csrf] = set(CSRF_FIELD.findall(page.text))
+
+    chosen = dispatcher.post(
+        f"/console/orders/{order_id}/courier",
+        data={"csrf": csrf, "account_id": str(shelter.id), "reason": "Mitra shelter lebih dekat"},
+    )
+
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == f"/console/orders/{order_id}?flash=courier_chosen"
+    [order] = fetch(Order, Order.id == order_id)
+    assert order.courier_override_account_id == shelter.id
+    [staff_event] = fetch(OrderEvent, OrderEvent.order_id == order_id, OrderEvent.kind == "staff")
+    assert (staff_event.actor, staff_event.detail) == (
+        "dispatcher1",
+        "Courier chosen by hand: gosend (shelter); Mitra shelter lebih dekat",
+    )
+    assert gosend.id != shelter.id
+
+    # A pharmacist sees no such form, and a forced post is refused.
+    pharmacist = console_login(client.app, "apoteker1")
+    assert "Pilih kurir" not in pharmacist.get(f"/console/orders/{order_id}").text
+    forced = pharmacist.post(
+        f"/console/orders/{order_id}/courier",
+        data={"csrf": csrf_of(pharmacist), "account_id": str(gosend.id), "reason": "coba"},
+    )
+    assert forced.status_code == 403
+    assert "Hanya dispatcher" in forced.text
