@@ -271,11 +271,14 @@ class Engine:
         for fault, remaining in self.faults:
             if remaining[0] and fault.dialect in (None, dialect) and fault.operation in (None, operation):
                 remaining[0] -= 1
-                await self._play_fault(fault)
+                await self._play_fault(fault, request)
                 return
 
-    async def _play_fault(self, fault: Fault) -> None:
+    async def _play_fault(self, fault: Fault, request: Request) -> None:
         if fault.kind == "timeout":
+            # Read the body first: by the time the slow answer is due the client has hung up, and the work must
+            # still be done, as at a courier that committed the booking and then stalled.
+            await request.body()
             await asyncio.sleep(fault.delay_seconds)
         elif fault.kind == "rate_limit":
             raise ApiError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -229,11 +230,88 @@ def test_sandbox_quotes_far_destinations_as_unserviceable(start, banyuwangi_requ
 
 def test_a_restarted_sandbox_never_repeats_an_order_number():
     """Our database keeps earlier runs' bookings; a new sandbox must not reuse their GoSend numbers."""
-    import time
-
     from couriers.sandbox.engine import Engine
 
     first = Engine(SandboxConfig())
     time.sleep(0.15)
     restarted = Engine(SandboxConfig())
     assert restarted.next_id > first.next_id
+
+
+def add_fault(base_url: str, **fault: object) -> None:
+    assert httpx.post(f"{base_url}/_sandbox/faults", json=fault).status_code == 201
+
+
+def test_server_errors_hit_only_the_chosen_operation_for_n_calls(start, banyuwangi_request):
+    adapter, _, base_url = start(default_scenario="no_driver")
+    add_fault(base_url, kind="server_error", calls=2, dialect="gosend", operation="book", status_code=502)
+
+    assert adapter.quote(banyuwangi_request).serviceable is True
+    for _ in range(2):
+        with pytest.raises(CourierError) as failed:
+            adapter.book(banyuwangi_request)
+        assert (failed.value.status_code, failed.value.retryable) == (502, True)
+    booking = adapter.book(banyuwangi_request)
+
+    assert booking.provider_order_id.startswith("GK-11-")
+    assert httpx.get(f"{base_url}/_sandbox/faults").json()["faults"][0]["remaining"] == 0
+
+
+def test_rate_limiting_answers_429_with_retry_after(start, banyuwangi_request):
+    adapter, _, base_url = start()
+    add_fault(base_url, kind="rate_limit", calls=2, retry_after_seconds=7)
+    headers = {"Client-ID": "sandbox-client-id", "Pass-Key": "sandbox-pass-key"}
+
+    limited = httpx.get(f"{base_url}/gokilat/v10/booking/orderno/GK-11-1", headers=headers)
+    with pytest.raises(CourierError) as failed:
+        adapter.quote(banyuwangi_request)
+
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "7"
+    assert limited.json() == {"errors": ["Too many requests"]}
+    assert (failed.value.status_code, failed.value.retryable) == (429, True)
+
+
+def test_a_slow_answer_times_the_client_out_but_the_booking_exists(start, banyuwangi_request):
+    """What booking reconciliation is for: the courier booked, we never saw the answer."""
+    adapter, _, base_url = start(default_scenario="no_driver")
+    add_fault(base_url, kind="timeout", operation="book", delay_seconds=0.8)
+    impatient = GoSendAdapter(
+        GoSendSettings(
+            client_id="sandbox-client-id",
+            pass_key=SecretStr("sandbox-pass-key"),
+            base_url=base_url,
+            timeout_seconds=0.2,
+        )
+    )
+
+    with impatient, pytest.raises(CourierError) as failed:
+        impatient.book(banyuwangi_request)
+    assert failed.value.retryable is True
+    assert "timed out" in str(failed.value)
+
+    deadline = time.monotonic() + 3
+    while (found := adapter.find_by_reference("RX-2025-0001")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found is not None
+    assert found.provider_order_id.startswith("GK-11-")
+
+
+def test_a_rule_sets_knobs_for_one_booking_only(start, banyuwangi_request):
+    adapter, receiver, base_url = start(default_scenario="no_driver")
+    rule = {"match_reference": "RX-2025-0002", "duplicate_events": True, "step_delay_seconds": 0}
+    assert httpx.post(f"{base_url}/_sandbox/rules", json=rule).json() == rule
+
+    adapter.book(banyuwangi_request)
+    received_first = events(adapter, receiver.wait_for(2))
+    adapter.book(replace(banyuwangi_request, reference="RX-2025-0002"))
+    received = events(adapter, receiver.wait_for(6))[2:]
+
+    assert len({event.event_id for event in received_first}) == 2
+    assert [event.status for event in received] == [
+        CourierStatus.REQUESTED,
+        CourierStatus.REQUESTED,
+        CourierStatus.NO_DRIVER,
+        CourierStatus.NO_DRIVER,
+    ]
+    assert received[0].event_id == received[1].event_id
