@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from couriers.sandbox.config import DialectName, Fault, Rule, SandboxConfig, ScenarioName
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # A receiver's Retry-After is honoured up to this long; a misconfigured header must not park a journey for hours.
 MAX_RETRY_AFTER_SECONDS = 30.0
@@ -203,23 +204,14 @@ class Engine:
                 for rule in reversed(self.rules)
                 if rule.match_phone in (None, phone) and rule.match_reference in (None, reference)
             ),
-            None,
+            Rule(match_reference=reference),
         )
-
-        def pick(name: str) -> Any:
-            value = getattr(rule, name, None)
-            return (
-                getattr(config, name if name != "scenario" else "default_scenario")
-                if value is None
-                else value
-            )
-
         return Knobs(
-            scenario=pick("scenario"),
-            step_delay_seconds=pick("step_delay_seconds"),
-            duplicate_events=pick("duplicate_events"),
-            shuffle=pick("shuffle"),
-            handover_pin=pick("handover_pin") or f"{self.rng.randint(0, 9999):04d}",
+            scenario=rule.scenario or config.default_scenario,
+            step_delay_seconds=_unless_none(rule.step_delay_seconds, config.step_delay_seconds),
+            duplicate_events=_unless_none(rule.duplicate_events, config.duplicate_events),
+            shuffle=_unless_none(rule.shuffle, config.shuffle),
+            handover_pin=rule.handover_pin or config.handover_pin or f"{self.rng.randint(0, 9999):04d}",
         )
 
     def quote(self, origin: tuple[float, float], destination: tuple[float, float]) -> tuple[float, int]:
@@ -372,6 +364,10 @@ class Engine:
                 return
             delivery.error = f"HTTP {response.status_code}"
             wait = _retry_after(response)
+
+
+def _unless_none(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
 
 
 def _retry_after(response: httpx.Response) -> float:

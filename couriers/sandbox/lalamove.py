@@ -145,7 +145,7 @@ class Lalamove:
         moment = journey.at(status)
         assert moment is not None
         quotation: Quotation = journey.detail["quotation"]
-        driver = self._driver(journey)
+        driver = journey.driver
         events: list[tuple[str, dict[str, Any]]] = []
         if status == "ON_GOING" and previous == "ASSIGNING_DRIVER" and driver is not None:
             events.append(
@@ -196,9 +196,6 @@ class Lalamove:
                 Outgoing(self.webhook_url, body, event_id, f"{event_type}:{status}", lambda _b: {})
             )
         return outgoing
-
-    def _driver(self, journey: Journey) -> Any:
-        return journey.driver if journey.status in WITH_DRIVER or journey.reached("ON_GOING") else None
 
     def _share_link(self, journey: Journey) -> str:
         return f"https://share.sandbox.lalamove.invalid/?{journey.provider_id}&lang=en_ID"

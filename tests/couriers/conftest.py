@@ -77,10 +77,18 @@ class Received:
 
 
 class WebhookReceiver:
-    """A tiny threaded HTTP server standing in for our webhook endpoint; it can refuse the first N calls."""
+    """A tiny threaded HTTP server standing in for our webhook endpoint; it can refuse the first N calls
+    (with ``fail_status`` and, when given, a ``Retry-After`` header); ``arrivals`` notes when each call came."""
 
-    def __init__(self, fail_first: int = 0, path: str = "/webhooks/gosend") -> None:
+    def __init__(
+        self,
+        fail_first: int = 0,
+        path: str = "/webhooks/gosend",
+        fail_status: int = 500,
+        retry_after: str | None = None,
+    ) -> None:
         self.received: list[Received] = []
+        self.arrivals: list[float] = []
         self._fail_first = fail_first
         self._condition = threading.Condition()
         receiver = self
@@ -89,13 +97,16 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._condition:
+                    receiver.arrivals.append(time.monotonic())
                     refuse = receiver._fail_first > 0
                     if refuse:
                         receiver._fail_first -= 1
                     else:
                         receiver.received.append(Received(dict(self.headers.items()), body))
                         receiver._condition.notify_all()
-                self.send_response(500 if refuse else 200)
+                self.send_response(fail_status if refuse else 200)
+                if refuse and retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(b'{"message":"ok"}')
@@ -128,8 +139,8 @@ def make_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
     """Start webhook receivers (optionally refusing their first calls); all are stopped when the test ends."""
     receivers: list[WebhookReceiver] = []
 
-    def make(fail_first: int = 0, path: str = "/webhooks/gosend") -> WebhookReceiver:
-        receiver = WebhookReceiver(fail_first, path)
+    def make(fail_first: int = 0, path: str = "/webhooks/gosend", **refusal: Any) -> WebhookReceiver:
+        receiver = WebhookReceiver(fail_first, path, **refusal)
         receiver.start()
         receivers.append(receiver)
         return receiver

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from couriers.base import CourierError, CourierEvent, CourierStatus, DeliveryRequest
+from couriers.base import CourierError, CourierEvent, CourierStatus, DeliveryRequest, Place
 from couriers.gosend.client import GoSendAdapter
 from couriers.gosend.settings import GoSendSettings
 from couriers.sandbox import SandboxConfig
@@ -315,3 +315,32 @@ def test_a_rule_sets_knobs_for_one_booking_only(start, banyuwangi_request):
         CourierStatus.NO_DRIVER,
     ]
     assert received[0].event_id == received[1].event_id
+
+
+def test_a_receiver_asking_to_wait_is_retried_after_its_retry_after(sandbox_factory, make_receiver):
+    receiver = make_receiver(fail_first=1, fail_status=503, retry_after="1")
+    config = SandboxConfig.model_validate(
+        {"default_scenario": "no_driver", "step_delay_seconds": 0, "webhook_retry_delay_seconds": 0.01}
+        | {"gosend": {"webhook_url": receiver.url}}
+    )
+    base_url = sandbox_factory(config)
+    settings = GoSendSettings(
+        client_id="sandbox-client-id", pass_key=SecretStr("sandbox-pass-key"), base_url=base_url
+    )
+
+    with GoSendAdapter(settings) as adapter:
+        adapter.book(
+            DeliveryRequest(
+                reference="RX-RETRY",
+                origin=Place(
+                    name="RSUD", phone="0333-421118", address="Jl. Letkol Istiqlah", lat=-8.2197, lon=114.3665
+                ),
+                destination=Place(
+                    name="Pasien", phone="081234567890", address="Giri", lat=-8.2003, lon=114.3467
+                ),
+                item_description="Obat",
+            )
+        )
+        receiver.wait_for(2)
+
+    assert receiver.arrivals[1] - receiver.arrivals[0] >= 1.0
