@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import Depends
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -48,6 +49,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
+    """SQLite has no row locks and ignores FOR UPDATE. A read meant to be acted upon takes the database's
+    write lock instead (BEGIN IMMEDIATE), so two workers cannot both act on the same order state; the
+    Python driver otherwise starts the transaction only at the first write, after both have read."""
+    if not state.is_select or state.statement._for_update_arg is None:  # type: ignore[attr-defined]
+        return
+    connection = state.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
 
 
 @lru_cache(maxsize=1)
