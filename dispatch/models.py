@@ -2,6 +2,7 @@
 
 from dispatch.auth.models import StaffSession, StaffUser
 from dispatch.dispatching.models import BookingAttempt
+from dispatch.geocoding.models import GeocodeCacheEntry
 from dispatch.hospitals.models import ApiKey, CourierAccount, Hospital, HospitalSink, HospitalSource
 from dispatch.inbox.models import InboxMessage
 from dispatch.notify.models import SmsMessage, TrackingToken
@@ -12,6 +13,7 @@ __all__ = [
     "ApiKey",
     "BookingAttempt",
     "CourierAccount",
+    "GeocodeCacheEntry",
     "Hospital",
     "HospitalSink",
     "HospitalSource",

@@ -44,6 +44,9 @@ class BookingAttempt(SQLModel, table=True):
     tracking_url: str | None = Field(default=None, max_length=500)
     price_idr: int | None = None
     quoted_price_idr: int | None = Field(default=None, description="What the courier quoted when chosen")
+    quoted_distance_km: float | None = Field(
+        default=None, description="The courier's road distance, from which the road factor is learned"
+    )
     error: str | None = Field(default=None, max_length=500)
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -39,6 +39,11 @@ class Hospital(HospitalBase, table=True):
         sa_column=Column(JSON, nullable=False),
         description="Courier choice: cost or preference, price cap, quote deadline (DispatchPolicy)",
     )
+    geocoding_policy: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="Address finding: confidence threshold, service area, optional online geocoders",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -36,6 +36,9 @@ class Patient(SQLModel, table=True):
     confirmed_lat: float | None = None
     confirmed_lon: float | None = None
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    confirmed_by: str | None = Field(
+        default=None, max_length=16, description="Who placed the confirmed pin: patient | staff | courier"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
