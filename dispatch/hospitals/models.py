@@ -44,6 +44,11 @@ class Hospital(HospitalBase, table=True):
         sa_column=Column(JSON, nullable=False),
         description="Address finding: confidence threshold, service area, optional online geocoders",
     )
+    messaging_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="Patient messages: gateway, sender id, channels (SMS, WhatsApp), language",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
@@ -23,11 +25,32 @@ class SmsMessage(SQLModel, table=True):
     to_phone: str = Field(max_length=20)
     text: str = Field(max_length=480)
     gateway: str = Field(max_length=32)
+    channel: str = Field(default="sms", max_length=16, description="sms | whatsapp")
     status: str = Field(default="pending", max_length=16)
-    provider_message_id: str | None = Field(default=None, max_length=100)
+    provider_message_id: str | None = Field(default=None, max_length=100, index=True)
     error: str | None = Field(default=None, max_length=500)
+    attempts: int = Field(default=0, description="Hand-overs to the gateway, retries included")
+    receipt_status: str | None = Field(
+        default=None, max_length=32, description="The provider's delivery report, in its own word"
+    )
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MessageOptOut(SQLModel, table=True):
+    """A patient who asked for no more messages on a channel (replied STOP, or told the pharmacy)."""
+
+    __tablename__ = "message_opt_outs"
+    __table_args__ = (UniqueConstraint("hospital_id", "phone_e164", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
+    phone_e164: str = Field(max_length=20)
+    channel: str = Field(max_length=16)
+    source: str = Field(max_length=32, description="reply | staff | whatsapp")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class TrackingToken(SQLModel, table=True):

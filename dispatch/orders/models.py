@@ -114,6 +114,9 @@ class Order(SQLModel, table=True):
         max_length=8,
         description="Given to the patient at release; told to the driver at the door",
     )
+    receipt_confirmed_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="The patient pressed 'medicine received'"
+    )
     flags: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSON, nullable=False),

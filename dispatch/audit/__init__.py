@@ -1,0 +1,1 @@
+"""Who did what to which record, and when: every staff action, kept for the hospital's audit."""
