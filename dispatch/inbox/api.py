@@ -18,6 +18,16 @@ from hospital_adapter.canonical import SourceInputError
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 
+UNAVAILABLE = (
+    "Server rumah sakit tidak dapat dihubungi; pesan tetap di karantina, coba lagi nanti / "
+    "the hospital's server could not be reached; the message stays in quarantine, try again later"
+)
+REFUSED = (
+    "Server rumah sakit menolak permintaan atau menjawab dengan tidak terbaca; pesan tetap di karantina, "
+    "periksa pengaturan sumber / the hospital's server refused the request or answered unreadably; the "
+    "message stays in quarantine, check the source settings"
+)
+
 
 class InboxMessagePublic(SQLModel):
     id: int
@@ -51,20 +61,32 @@ def read_inbox(
 
 @router.post("/{inbox_id}/reprocess", operation_id="inbox-reprocess")
 def reprocess(inbox_id: int, session: SessionDep, user: Pharmacist) -> ReprocessResult:
+    """Run a quarantined message again; a pull source's message is read again from the hospital's server.
+
+    Answers 404 for another hospital's message, 409 for one that cannot be re-run, 422 with the reasons (and
+    the orders of what could be taken) when it is still refused, 503 or 502 when the hospital's server is
+    down or refuses. The message stays in quarantine with the reason in every refusal.
+    """
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     try:
         outcomes = intake_service.reprocess(inbox_id, hospital)
     except LookupError as exc:
         raise Problem(404, "Message not found") from exc
+    except intake_service.SourceUnreachable as exc:
+        if exc.retryable:
+            raise Problem(503, "Hospital server unavailable", f"{UNAVAILABLE} ({exc})") from exc
+        raise Problem(502, "Hospital server refused", f"{REFUSED} ({exc})") from exc
     except intake_service.NotReprocessable as exc:
         raise Problem(409, "Message cannot be re-processed", str(exc)) from exc
+    except intake_service.StillRefused as exc:
+        raise Problem(422, "Message still refused", str(exc), orders=_orders(exc.outcomes)) from exc
     except SourceInputError as exc:
         raise Problem(422, "Message still refused", str(exc)) from exc
-    return ReprocessResult(
-        inbox_id=inbox_id,
-        orders=[
-            {"prescription": o.prescription_id, "order_id": o.order_id, "created": o.created}
-            for o in outcomes
-        ],
-    )
+    return ReprocessResult(inbox_id=inbox_id, orders=_orders(outcomes))
+
+
+def _orders(outcomes: list[intake_service.IntakeOutcome]) -> list[dict[str, object]]:
+    return [
+        {"prescription": o.prescription_id, "order_id": o.order_id, "created": o.created} for o in outcomes
+    ]

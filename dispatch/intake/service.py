@@ -15,6 +15,8 @@ from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox import service as inbox_service
 from dispatch.inbox.models import InboxMessage, InboxStatus
 from dispatch.orders import prescriptions as prescription_intake
+from dispatch.sources import service as sources_service
+from dispatch.sources.pullers import REREADERS, CannotReread, PullFailed
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
 from hospital_adapter.registry import HospitalSourceError, get_source
 
@@ -131,11 +133,30 @@ class NotReprocessable(ValueError):
     pass
 
 
-def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
-    """Run a quarantined message again, after the fix its rejection called for (a hospital setting, code).
+class SourceUnreachable(NotReprocessable):
+    """The hospital's server could not give the message's data again; ``retryable``: asking later may help."""
 
-    Only messages from intake sources that reached a hospital can be re-run: one refused for a bad API key
-    proves nothing about who sent it.
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StillRefused(SourceInputError):
+    """Re-run, some or none of it could be taken; ``outcomes`` are the orders of what was."""
+
+    def __init__(self, reasons: list[str], outcomes: list[IntakeOutcome]) -> None:
+        super().__init__([("processing", reason, None) for reason in reasons])
+        self.outcomes = outcomes
+
+
+def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
+    """Run a quarantined message again, after the fix its rejection called for (a hospital setting, code,
+    a record created at the hospital).
+
+    An intake source's message is parsed again as archived. A pull source's raw lives on at the hospital, and
+    what the message holds may be a page of a larger read (a prescription split across pages), so its
+    source reads the current data again instead. Only messages that reached a hospital can be re-run: one
+    refused for a bad API key proves nothing about who sent it.
     """
     with new_session() as session:
         message = session.get(InboxMessage, inbox_id)
@@ -143,8 +164,23 @@ def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
         raise LookupError(f"no message {inbox_id} for this hospital")
     if message.status != InboxStatus.REJECTED:
         raise NotReprocessable(f"message {inbox_id} is {message.status.value}, not rejected")
+    if message.source in REREADERS:
+        return _reread(message, hospital)
     try:
         source = get_source(message.source)
     except HospitalSourceError as exc:
         raise NotReprocessable(f"{message.source} messages cannot be re-run here") from exc
     return create_from_archive(hospital, source.parse, message.body, inbox_id)
+
+
+def _reread(message: InboxMessage, hospital: Hospital) -> list[IntakeOutcome]:
+    try:
+        took = sources_service.reread(hospital, message)
+    except CannotReread as exc:
+        raise NotReprocessable(str(exc)) from exc
+    except PullFailed as exc:
+        raise SourceUnreachable(str(exc), retryable=exc.retryable) from exc
+    outcomes = [IntakeOutcome(*order) for order in took.orders]
+    if took.refused:
+        raise StillRefused([reason for reasons in took.refused.values() for reason in reasons], outcomes)
+    return outcomes

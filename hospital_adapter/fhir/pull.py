@@ -24,6 +24,17 @@ its Patient, Medications and Coverages, is wrapped in a ``collection`` Bundle an
 :func:`parse_bundle`. Grouping *before* parsing is what keeps a bad resource from failing the pull: a group
 the parser rejects becomes one refusal per MedicationRequest in it, and the other groups are still returned.
 
+:meth:`FhirPuller.reread` reads again what one archived page named, for re-processing it after the fix its
+refusal called for (a Patient created, say). It asks for the current version of those MedicationRequests::
+
+    GET {base}/MedicationRequest?_id={id},{id},…&_include=…&_count=N&{search_params}
+
+then for every request of the same patients (``subject=Patient/{id},…``), because a paper prescription may
+have been split across pages and taking only its items on this one would amend away the others. Of the
+second search only the prescriptions the page named are kept. References, grouping and parsing are then
+those of a pull; pages and fetched resources are archived in the same way. A reference that cannot be
+fetched for a reason that may pass fails the whole re-read, since no later pull will read it again.
+
 Authentication is SATUSEHAT's OAuth2 client credentials (``POST {oauth}/accesstoken?grant_type=
 client_credentials``), the token cached until ``expires_in`` minus a margin and fetched again once when the
 server answers 401; or a static bearer token; or none.
@@ -126,8 +137,9 @@ class PullResult:
 
     ``watermark`` is the newest ``meta.lastUpdated`` of any MedicationRequest seen (including rejected
     ones, which are reported in ``errors`` rather than polled forever), else the ``since`` passed in; it is
-    None only when a first pull (``since=None``) found nothing. It stays at the oldest request whose
-    referenced resource could not be fetched for a reason that may pass, so that one is read again.
+    None only when a first pull (``since=None``) found nothing, and always for a re-read. It stays at the
+    oldest request whose referenced resource could not be fetched for a reason that may pass, so that one is
+    read again.
     """
 
     prescriptions: list[tuple[PrescriptionIn, int]] = field(default_factory=list)
@@ -185,6 +197,12 @@ class FhirPuller:
         with httpx.Client(transport=self._transport, timeout=self.settings.timeout) as client:
             return _Pull(self, client, archive).run(since)
 
+    def reread(self, request_ids: list[str], archive: Archive) -> PullResult:
+        """The current version of these MedicationRequests (ids, as :func:`requests_named` gives them), each with
+        the whole prescription it belongs to, archived raw and parsed; ``watermark`` is None."""
+        with httpx.Client(transport=self._transport, timeout=self.settings.timeout) as client:
+            return _Pull(self, client, archive).reread(request_ids)
+
     # -- HTTP with authentication --------------------------------------------------------------------
 
     def _get(self, client: httpx.Client, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
@@ -231,16 +249,43 @@ class _Pull:
         self.held: list[datetime | None] = []  # lastUpdated of requests to read again at the next pull
 
     def run(self, since: datetime | None) -> PullResult:
-        for page_id, bundle in self._pages(since):
-            self._collect(page_id, bundle)
+        # ge, not gt: a write in the same instant as the last one seen is not lost; a repeat is harmless
+        # because intake is idempotent on the prescription and its content.
+        self._search({"_lastUpdated": f"ge{_instant(since)}"} if since is not None else {})
         # After the last page: a server that pages its includes separately may send them later.
         self._fetch_missing()
-        prescriptions: list[tuple[PrescriptionIn, int]] = []
-        for members in _groups(self.matches.values()):
-            prescriptions.extend(
-                (prescription, members[0].page) for prescription in self._parse_group(members)
-            )
+        prescriptions = self._parse_groups(_groups(self.matches.values()))
         return PullResult(prescriptions=prescriptions, errors=self.errors, watermark=self._watermark(since))
+
+    def reread(self, request_ids: list[str]) -> PullResult:
+        named = {f"MedicationRequest/{rid}" for rid in request_ids}
+        pages = [page_id for ids in _chunks(request_ids) for page_id in self._search({"_id": ",".join(ids)})]
+        subjects = sorted(
+            {
+                key
+                for label in named & self.matches.keys()
+                if (key := _reference_key(self.matches[label].entry["resource"].get("subject"))) is not None
+            }
+        )
+        # The page's prescriptions whole, wherever their other items are; the patients' other ones are not ours.
+        for references in _chunks(subjects):
+            self._search({"subject": ",".join(references)})
+        groups = [members for members in _groups(self.matches.values()) if named & {m.label for m in members}]
+        self.matches = {match.label: match for members in groups for match in members}
+        # Named but gone: refused against the first page that should have held them.
+        self.errors.extend(
+            (pages[0], f"{label}: {_issue_text('error', 'not-found', _GONE)}")
+            for label in sorted(named - self.matches.keys())
+        )
+        self._fetch_missing()
+        passing = [
+            found.reason
+            for found in self.fetched.values()
+            if isinstance(found, _Unfetched) and found.code == "transient"
+        ]
+        if passing:
+            raise PullError(passing, None, retryable=True)
+        return PullResult(prescriptions=self._parse_groups(groups), errors=self.errors)
 
     def _watermark(self, since: datetime | None) -> datetime | None:
         watermark = max((match.updated for match in self.matches.values() if match.updated), default=None)
@@ -253,18 +298,26 @@ class _Pull:
             watermark = since
         return watermark
 
-    def _pages(self, since: datetime | None) -> Iterable[tuple[int, dict[str, Any]]]:
-        """Each page is archived as the server sent it before it is read; an unreadable one is refused."""
+    def _search(self, criteria: dict[str, str]) -> list[int]:
+        """Every page of one MedicationRequest search, collected; returns the archive ids of its pages."""
         settings = self.puller.settings
         query: dict[str, Any] = {
             **settings.search_params,
             "_include": ["MedicationRequest:subject", "MedicationRequest:medication"],
             "_count": str(settings.page_size),
+            **criteria,
         }
-        if since is not None:
-            # ge, not gt: a write in the same instant as the last one seen is not lost; a repeat is harmless
-            # because intake is idempotent on the prescription and its content.
-            query["_lastUpdated"] = f"ge{_instant(since)}"
+        page_ids: list[int] = []
+        for page_id, bundle in self._pages(query):
+            page_ids.append(page_id)
+            if bundle is not None:
+                self._collect(page_id, bundle)
+        return page_ids
+
+    def _pages(self, query: dict[str, Any]) -> Iterable[tuple[int, dict[str, Any] | None]]:
+        """Each page is archived as the server sent it before it is read; an unreadable one is refused (and
+        given as None)."""
+        settings = self.puller.settings
         params: dict[str, Any] | None = query
         url: str | None = f"{self.base}/MedicationRequest"
         seen: set[str] = set()
@@ -295,8 +348,7 @@ class _Pull:
             problems = _page_problems(bundle)
             if problems:
                 self.errors.append((page_id, "; ".join(problems)))
-            else:
-                yield page_id, bundle
+            yield page_id, None if problems else bundle
 
     def _next_link(self, bundle: dict[str, Any]) -> str | None:
         for link in bundle.get("link") or []:
@@ -366,10 +418,7 @@ class _Pull:
                 if not exc.retryable:
                     return _Unfetched("processing", f"{reference} could not be fetched: {exc}")
                 last = str(exc)
-        return _Unfetched(
-            "transient",
-            f"{reference} could not be fetched in {attempts} attempts ({last}); it is asked for again at the next pull",
-        )
+        return _Unfetched("transient", f"{reference} could not be fetched in {attempts} attempts ({last})")
 
     def _read(self, reference: str, response: httpx.Response) -> dict[str, Any] | _Unfetched:
         kind = reference.partition("/")[0]
@@ -382,6 +431,14 @@ class _Pull:
                 "processing", f"{reference}: the server answered with {body.get('resourceType')!r}"
             )
         return {"fullUrl": f"{self.base}/{reference}", "resource": body}
+
+    def _parse_groups(self, groups: list[list[_Match]]) -> list[tuple[PrescriptionIn, int]]:
+        """Each prescription with the page of its first item."""
+        return [
+            (prescription, members[0].page)
+            for members in groups
+            for prescription in self._parse_group(members)
+        ]
 
     def _parse_group(self, members: list[_Match]) -> list[PrescriptionIn]:
         entries = [match.entry for match in members]
@@ -401,9 +458,10 @@ class _Pull:
             return parse_bundle(json.dumps(collection).encode())
         except SourceInputError as exc:
             reason = "; ".join(_issue_text("error", code, diagnostics) for code, diagnostics, _ in exc.issues)
-            self.errors.extend((match.page, f"{match.label}: {reason}") for match in members)
             if any(code == "transient" for code, _, _ in exc.issues):
                 self.held.extend(match.updated for match in members)
+                reason += "; it is asked for again at the next pull"
+            self.errors.extend((match.page, f"{match.label}: {reason}") for match in members)
             return []
 
     def _resolve(self, reference: str) -> dict[str, Any]:
@@ -424,6 +482,41 @@ class _Pull:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Ids or references per re-read search: a few kB of URL, which every server and proxy accepts.
+_PER_SEARCH = 50
+_GONE = "no longer returned by the FHIR server (deleted, or its status is outside the source's search)"
+
+
+def requests_named(page: bytes) -> list[str]:
+    """Ids of the MedicationRequests an archived search page matched, from the resource or else its fullUrl
+    (a page refused for an entry without its resource still names it there); empty if it is not a Bundle."""
+    try:
+        bundle = json.loads(page)
+    except (ValueError, RecursionError):
+        return []
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    named: dict[str, None] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        search = entry.get("search")
+        if isinstance(search, dict) and search.get("mode") not in (None, "match"):
+            continue
+        resource = entry.get("resource")
+        reference = (
+            f"{resource.get('resourceType')}/{resource['id']}"
+            if isinstance(resource, dict) and "id" in resource
+            else entry.get("fullUrl")
+        )
+        # Through the id pattern: what goes into our search URL must be an id, not a list or a query.
+        kind, _, rid = (_reference_key({"reference": reference}) or "").partition("/")
+        if kind == "MedicationRequest" and rid:
+            named[rid] = None
+    return list(named)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[start : start + _PER_SEARCH] for start in range(0, len(values), _PER_SEARCH)]
 
 
 def _page_problems(bundle: dict[str, Any]) -> list[str]:

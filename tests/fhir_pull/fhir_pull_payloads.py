@@ -1,4 +1,5 @@
-"""Payloads for the FHIR pull and Subscription tests, built from the shared SATUSEHAT and FHIR examples."""
+"""Payloads for the FHIR pull and Subscription tests, built from the shared SATUSEHAT and FHIR examples; the
+hospital's FHIR server as respx answers for it; what a poll left in the inbox and the orders."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+import respx
+from sqlmodel import col, select
+
 from hospital_adapter.canonical import PrescriptionIn
 from hospital_adapter.fhir.pull import PullResult
 
@@ -14,6 +19,9 @@ EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" /
 RX_SYSTEM = "http://sys-ids.kemkes.go.id/prescription/10000004"
 ITEM_SYSTEM = "http://sys-ids.kemkes.go.id/prescription-item/10000004"
 MEDICATION_ID = "aa771fa4-9e13-44fd-9881-e9558d67c9a8"
+BASE = "https://fhir.rsud-blambangan.example/fhir-r4/v1"
+OAUTH = "https://api-satusehat-stg.dto.kemkes.go.id/oauth2/v1"
+PAGE_2 = f"{BASE}?_getpages=9d3c6a&_getpagesoffset=50&_count=50&_bundletype=searchset"
 
 _cache: dict[str, dict[str, Any]] = {}
 
@@ -116,3 +124,62 @@ def bpjs_coverage(coverage_id: str = "cov-bpjs-1", patient_id: str = "P-BWI-0001
     for role in ("policyHolder", "subscriber", "beneficiary"):
         coverage[role] = {"reference": f"Patient/{patient_id}"}
     return coverage
+
+
+# -- the hospital's FHIR server, as respx answers for it ------------------------------------------------
+
+
+def token_route(api: respx.MockRouter) -> respx.Route:
+    return api.post(f"{OAUTH}/accesstoken").respond(
+        200, json={"access_token": "tok-1", "expires_in": "14399"}
+    )
+
+
+def entry(resource: dict[str, Any], mode: str) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{BASE}/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+def page(*entries: dict[str, Any], next_url: str | None = None) -> bytes:
+    """A searchset as a HAPI server writes it: pretty-printed, so a re-serialised copy would differ."""
+    links = [{"relation": "self", "url": f"{BASE}/MedicationRequest"}]
+    if next_url:
+        links.append({"relation": "next", "url": next_url})
+    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": list(entries)}
+    return json.dumps(bundle, indent=2, ensure_ascii=False).encode()
+
+
+def served(raw: bytes) -> httpx.Response:
+    return httpx.Response(200, content=raw, headers={"Content-Type": "application/fhir+json;charset=UTF-8"})
+
+
+def resource(body: dict[str, Any]) -> httpx.Response:
+    return served(json.dumps(body, indent=1).encode())
+
+
+# -- the poller and what it leaves --------------------------------------------------------------------------
+
+
+def inbox() -> list[Any]:
+    from dispatch.core.db import new_session
+    from dispatch.inbox.models import InboxMessage
+
+    with new_session() as db:
+        return list(db.exec(select(InboxMessage).order_by(col(InboxMessage.id))).all())
+
+
+def prescriptions() -> dict[str, int | None]:
+    from dispatch.core.db import new_session
+    from dispatch.orders.models import Prescription
+
+    with new_session() as db:
+        return {rx.prescription_number: rx.inbox_id for rx in db.exec(select(Prescription)).all()}
+
+
+def poll(source: Any) -> int:
+    from dispatch.sources.tasks import poll_source
+
+    return poll_source.apply(args=[source.id]).result

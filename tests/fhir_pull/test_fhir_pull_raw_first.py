@@ -13,23 +13,31 @@ import httpx
 import pytest
 import respx
 from fhir_pull_payloads import (
+    BASE,
     MEDICATION_ID,
+    OAUTH,
+    PAGE_2,
     Archive,
     banyuwangi_patient,
     bpjs_coverage,
+    entry,
+    inbox,
     medication,
     medication_request,
+    page,
+    poll,
+    prescriptions,
     refusals,
+    resource,
+    served,
     taken,
+    token_route,
 )
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from hospital_adapter.fhir.pull import FhirPuller, FhirPullSettings, PullError
 
-BASE = "https://fhir.rsud-blambangan.example/fhir-r4/v1"
-OAUTH = "https://api-satusehat-stg.dto.kemkes.go.id/oauth2/v1"
 SINCE = datetime(2026, 11, 29, 9, 0, tzinfo=timezone(timedelta(hours=7)))
-PAGE_2 = f"{BASE}?_getpages=9d3c6a&_getpagesoffset=50&_count=50&_bundletype=searchset"
 
 
 @pytest.fixture
@@ -47,37 +55,6 @@ def make_puller(api: respx.MockRouter, sleeps: list[float]) -> FhirPuller:
         page_size=50,
     )
     return FhirPuller(settings, transport=httpx.MockTransport(api.handler), sleep=sleeps.append)
-
-
-def token_route(api: respx.MockRouter) -> respx.Route:
-    return api.post(f"{OAUTH}/accesstoken").respond(
-        200, json={"access_token": "tok-1", "expires_in": "14399"}
-    )
-
-
-def entry(resource: dict[str, Any], mode: str) -> dict[str, Any]:
-    return {
-        "fullUrl": f"{BASE}/{resource['resourceType']}/{resource['id']}",
-        "resource": resource,
-        "search": {"mode": mode},
-    }
-
-
-def page(*entries: dict[str, Any], next_url: str | None = None) -> bytes:
-    """A searchset as a HAPI server writes it: pretty-printed, so a re-serialised copy would differ."""
-    links = [{"relation": "self", "url": f"{BASE}/MedicationRequest"}]
-    if next_url:
-        links.append({"relation": "next", "url": next_url})
-    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": list(entries)}
-    return json.dumps(bundle, indent=2, ensure_ascii=False).encode()
-
-
-def served(raw: bytes) -> httpx.Response:
-    return httpx.Response(200, content=raw, headers={"Content-Type": "application/fhir+json;charset=UTF-8"})
-
-
-def resource(body: dict[str, Any]) -> httpx.Response:
-    return served(json.dumps(body, indent=1).encode())
 
 
 def with_insurance(request: dict[str, Any], coverage_id: str = "cov-bpjs-1") -> dict[str, Any]:
@@ -308,28 +285,6 @@ def fhir_source(session: Session, hospital: Any) -> Any:
     session.add_all([source, hospital])
     session.commit()
     return source
-
-
-def inbox() -> list[Any]:
-    from dispatch.core.db import new_session
-    from dispatch.inbox.models import InboxMessage
-
-    with new_session() as db:
-        return list(db.exec(select(InboxMessage).order_by(col(InboxMessage.id))).all())
-
-
-def prescriptions() -> dict[str, int | None]:
-    from dispatch.core.db import new_session
-    from dispatch.orders.models import Prescription
-
-    with new_session() as db:
-        return {rx.prescription_number: rx.inbox_id for rx in db.exec(select(Prescription)).all()}
-
-
-def poll(source: Any) -> int:
-    from dispatch.sources.tasks import poll_source
-
-    return poll_source.apply(args=[source.id]).result
 
 
 def test_a_poll_keeps_each_page_byte_for_byte_and_links_its_prescriptions_to_it(fhir_source: Any) -> None:
