@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from sqlmodel import SQLModel
 from dispatch.auth.models import Role, StaffUserCreate
 from dispatch.core.db import new_session
 from dispatch.core.settings import settings
+
+if TYPE_CHECKING:
+    from dispatch.geocoding import GazetteerGeocoder
 
 app = typer.Typer(help="Gancang: medicine delivery for Indonesian public hospitals.", no_args_is_help=True)
 hospitals_app = typer.Typer(help="Hospitals (tenants).", no_args_is_help=True)
@@ -402,6 +405,87 @@ def demo(
     raise typer.Exit(
         run_demo(until_done=until_done, port=port, sandbox_port=sandbox_port, step_delay=step_delay)
     )
+
+
+GEOCODE_COLUMNS = ("status", "code", "name", "level", "lat", "lon", "confidence", "alternatives")
+
+
+@app.command()
+def geocode(
+    address: Annotated[
+        str | None, typer.Argument(help='One address, e.g. "Ds. Kemiren, Kec. Glagah"')
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            exists=True,
+            dir_okay=False,
+            help="A CSV file whose address column is geocoded row by row",
+        ),
+    ] = None,
+    column: Annotated[str, typer.Option(help="The CSV column holding the addresses")] = "address",
+    output: Annotated[
+        Path | None, typer.Option(help="Where --csv writes its result (default: FILE.geocoded.csv beside it)")
+    ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="Region code addresses must lie in: the hospital's kabupaten, e.g. 35.10"),
+    ] = None,
+) -> None:
+    """Geocode offline against the Kemendagri gazetteer.
+
+    One address is printed as JSON and exits 1 unless it was found in the area. With --csv every row keeps its
+    columns and gains geocode_* columns (status, code, name, level, lat, lon, confidence, alternatives).
+    """
+    if (address is None) == (csv_file is None):
+        raise typer.BadParameter("give either an ADDRESS or --csv FILE")
+    from dispatch.geocoding import GazetteerGeocoder
+
+    geocoder = GazetteerGeocoder()
+    if scope is not None and geocoder.gazetteer.get(scope) is None:
+        raise typer.BadParameter(f"unknown region code {scope!r}", param_hint="--scope")
+    if address is not None:
+        result = geocoder.describe(geocoder.resolve(address, scope=scope))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        raise typer.Exit(0 if result["status"] == "found" else 1)
+    assert csv_file is not None
+    _geocode_csv(geocoder, csv_file, column, output or csv_file.with_suffix(".geocoded.csv"), scope)
+
+
+def _geocode_csv(
+    geocoder: GazetteerGeocoder, source: Path, column: str, target: Path, scope: str | None
+) -> None:
+    """Rows are read whole first, so the progress bar knows its length and a bad column fails before any work."""
+    import collections
+    import csv
+
+    from rich.progress import Progress
+
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        fields = list(reader.fieldnames or [])
+    if column not in fields:
+        console.print(f"[red]{source} has no column {column!r}; columns: {', '.join(fields) or 'none'}[/red]")
+        raise typer.Exit(1)
+    counts: collections.Counter[str] = collections.Counter()
+    with target.open("w", newline="", encoding="utf-8") as handle, Progress(console=console) as progress:
+        writer = csv.DictWriter(handle, [*fields, *(f"geocode_{name}" for name in GEOCODE_COLUMNS)])
+        writer.writeheader()
+        task = progress.add_task("Geocoding", total=len(rows))
+        for row in rows:
+            result = geocoder.describe(geocoder.resolve(row[column] or "", scope=scope))
+            result["alternatives"] = "; ".join(
+                f"{alt['code']} {alt['name']} (Kec. {alt['kecamatan']})" for alt in result["alternatives"]
+            )
+            writer.writerow({**row, **{f"geocode_{name}": result[name] for name in GEOCODE_COLUMNS}})
+            counts[result["status"]] += 1
+            progress.advance(task)
+    summary = ", ".join(
+        f"{status} {counts[status]}" for status in ("found", "ambiguous", "not_found", "out_of_area")
+    )
+    console.print(f"{len(rows)} address(es): {summary}. Written to {target}", highlight=False, soft_wrap=True)
 
 
 @app.callback()

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Final, Literal, NamedTuple, cast, get_args
 
 from geopy.distance import EARTH_RADIUS
+from rapidfuzz import fuzz, process
 
 Level = Literal["provinsi", "kabupaten", "kota", "kecamatan", "desa", "kelurahan"]
 
@@ -41,6 +42,12 @@ _COLUMNS: Final = ("code", "level", "name", "parent_code", "lat", "lon", "postal
 _CODE_SPANS: Final = ((0, 2), (2, 4), (4, 6), (6, 10))
 _CODE_LENGTHS: Final = frozenset(end for _, end in _CODE_SPANS)
 _NON_WORD: Final = re.compile(r"[\W_]+")
+# Spelling before the 1972 reform survives in records ("Soekorejo", "Djati"); both sides are folded to the new
+# spelling. oe, tj and dj never occur in current names; nj and j are left alone because they do ("Banjarsari").
+_OLD_SPELLING: Final = re.compile("oe|tj|dj")
+_NEW_SPELLING: Final = {"oe": "u", "tj": "c", "dj": "j"}
+# Near-equal fuzzy scores are a tie: "Kalibaru" scores about the same against Kalibaru Wetan, Kulon and Manis.
+_SIMILAR_TIE: Final = 3.0
 _GRID_DEGREES: Final = 0.1
 _KM_PER_DEGREE: Final = math.pi * EARTH_RADIUS / 180
 
@@ -95,12 +102,18 @@ def normalize_name(name: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """The normalized name without spaces: the same desa is written "Kalibaru Wetan" and "Kalibaruwetan"."""
-    return normalize_name(name).replace(" ", "")
+    """The normalized name without spaces and in current spelling: the same desa is written "Kalibaru Wetan" and
+    "Kalibaruwetan", and old records write "Soekorejo" for Sukorejo."""
+    key = normalize_name(name).replace(" ", "")
+    return (
+        _OLD_SPELLING.sub(lambda match: _NEW_SPELLING[match.group()], key)
+        if "j" in key or "oe" in key
+        else key
+    )
 
 
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance; written out because geopy's distance classes cost a Point per call."""
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km; written out because geopy's distance classes cost a Point per call."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
     half_chord = (
         math.sin((phi2 - phi1) / 2) ** 2
@@ -122,10 +135,8 @@ class Gazetteer:
         longest = 1
         for unit in units:
             self._units[unit.code] = unit
-            words = normalize_name(unit.name).split()
-            self._by_key.setdefault("".join(words), []).append(unit)
-            if len(words) > longest:
-                longest = len(words)
+            self._by_key.setdefault(name_key(unit.name), []).append(unit)
+            longest = max(longest, len(normalize_name(unit.name).split()))
         self.max_name_words = longest
 
     @classmethod
@@ -178,6 +189,38 @@ class Gazetteer:
         prefixes = tuple(f"{code}." for code in within)
         return [unit for unit in units if unit.level in levels and f"{unit.code}.".startswith(prefixes)]
 
+    def find_similar(
+        self, name: str, *, levels: Collection[str], within: Sequence[str], min_score: float
+    ) -> list[tuple[Unit, float]]:
+        """Units inside ``within`` whose names are spelled like ``name`` (rapidfuzz ratio of the keys, 0-100).
+
+        An area is required: a kabupaten holds a few hundred names, while across the whole country every
+        misspelling is close to some desa and would become a confident wrong answer. Returns every unit scoring
+        within a tie of the best, best first, so that a near-tie stays visible as an ambiguity.
+        """
+        prefixes = tuple(f"{code}." for code in within)
+        choices = {
+            unit.code: key
+            for code in within
+            for key, unit in self._named_below(code)
+            if unit.level in levels and f"{unit.code}.".startswith(prefixes)
+        }
+        found = process.extract(
+            name_key(name), choices, scorer=fuzz.ratio, score_cutoff=min_score, limit=None
+        )
+        if not found:
+            return []
+        best = found[0][1]
+        return [(self._units[code], score) for _, score, code in found if score >= best - _SIMILAR_TIE]
+
+    def with_postal_code(self, postal_code: str, *, within: Sequence[str] | None = None) -> list[Unit]:
+        """Desa and kelurahan using ``postal_code``; one code usually covers a kecamatan outside the towns."""
+        units = self._by_postal_code.get(postal_code, ())
+        if within is None:
+            return list(units)
+        prefixes = tuple(f"{code}." for code in within)
+        return [unit for unit in units if f"{unit.code}.".startswith(prefixes)]
+
     def find_desa(self, name: str, kecamatan_code: str) -> list[Unit]:
         """Desa and kelurahan called ``name`` in one kecamatan."""
         return self.find(name, levels=DESA_LEVELS, within=[self._require_code(kecamatan_code)])
@@ -201,7 +244,7 @@ class Gazetteer:
                 break
             for cell in _ring(row, col, ring):
                 for unit in self._desa_grid.get(cell, ()):
-                    distance = _haversine_km(lat, lon, cast(float, unit.lat), cast(float, unit.lon))
+                    distance = haversine_km(lat, lon, cast(float, unit.lat), cast(float, unit.lon))
                     if distance <= best_km:
                         best, best_km = unit, distance
         return None if best is None else (best, best_km)
@@ -214,6 +257,31 @@ class Gazetteer:
             if unit.level in DESA_LEVELS and unit.lat is not None and unit.lon is not None:
                 grid.setdefault(_cell(unit.lat, unit.lon), []).append(unit)
         return grid
+
+    @functools.cached_property
+    def _by_postal_code(self) -> dict[str, list[Unit]]:
+        index: dict[str, list[Unit]] = {}
+        for unit in self._units.values():
+            if unit.postal_code is not None:
+                index.setdefault(unit.postal_code, []).append(unit)
+        return index
+
+    @functools.cached_property
+    def _by_kabupaten(self) -> dict[str, list[tuple[str, Unit]]]:
+        """Name keys of the units below each kabupaten/kota, the pool fuzzy matching draws from."""
+        index: dict[str, list[tuple[str, Unit]]] = {}
+        for unit in self._units.values():
+            if len(unit.code) > len("pp.kk"):
+                index.setdefault(unit.code[:5], []).append((name_key(unit.name), unit))
+        return index
+
+    def _named_below(self, code: str) -> Iterable[tuple[str, Unit]]:
+        """Keyed units inside ``code``: its kabupaten's pool, or every pool of a provinsi."""
+        if len(code) >= len("pp.kk"):
+            return self._by_kabupaten.get(code[:5], ())
+        return (
+            entry for kabupaten, pool in self._by_kabupaten.items() if kabupaten[:2] == code for entry in pool
+        )
 
     def _require_code(self, code: str) -> str:
         unit = self.get(code)

@@ -9,23 +9,27 @@ Resolution order, strongest first:
 1. a known Kemendagri code (FHIR administrativeCode ``village``/``district``): a desa code is final, a coarser code
    narrows the name search and is the answer when the names do not resolve to something finer;
 2. desa names, marked ("Ds.", "Desa", "Kel.", "Kelurahan") before unmarked comma-separated parts, confirmed by a
-   kecamatan named elsewhere in the address;
+   kecamatan named elsewhere in the address, or else by the postal code;
 3. a desa name that is unique where it was searched, even if the kecamatan disagrees: records still carry the
    kecamatan a desa belonged to before a split (the ten desa of the new Kec. Blimbingsari), so the kecamatan is
    only a hint;
-4. the kecamatan alone.
+4. the kecamatan alone;
+5. the postal code alone, which narrows to about a kecamatan and stays below the dispatch threshold.
+
+Names are compared exactly (case, punctuation, spacing and pre-1972 spelling folded) and, inside a known area
+only, by rapidfuzz similarity, with the confidence scaled down by the similarity.
 
 A name that fits several places is never guessed: ``exactly_one`` then gives None, and the list form returns every
-candidate with its confidence divided among them.
+candidate with its confidence divided among them. :meth:`GazetteerGeocoder.resolve` says which of found,
+ambiguous, not found or out of area a query ended in.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, NotRequired, TypedDict, overload
+from typing import Any, Final, Literal, NamedTuple, NotRequired, TypedDict, overload
 
 from geopy.adapters import BaseSyncAdapter
 from geopy.exc import GeocoderServiceError
@@ -33,6 +37,8 @@ from geopy.geocoders.base import Geocoder
 from geopy.location import Location
 from geopy.point import Point
 
+from dispatch.geocoding.address import PlaceName, is_role, parse_address
+from dispatch.geocoding.boundaries import Boundaries, load_boundaries
 from dispatch.geocoding.gazetteer import (
     DESA_LEVELS,
     KABUPATEN_LEVELS,
@@ -40,6 +46,7 @@ from dispatch.geocoding.gazetteer import (
     PROVINSI_LEVELS,
     Gazetteer,
     Unit,
+    haversine_km,
     load_gazetteer,
 )
 
@@ -48,16 +55,35 @@ CONFIDENCE_DESA_IN_KECAMATAN: Final = 0.9
 CONFIDENCE_DESA_UNIQUE: Final = 0.8
 CONFIDENCE_CODE_KECAMATAN: Final = 0.6
 CONFIDENCE_KECAMATAN: Final = 0.5
+CONFIDENCE_POSTAL_CODE: Final = 0.4
 CONFIDENCE_CODE_KABUPATEN: Final = 0.3
+# A pin inside a desa polygon: the polygons are simplified, so a pin metres from a border may sit across it.
+CONFIDENCE_REVERSE_POLYGON: Final = 0.95
 # Nearest centroid is not point-in-polygon: of 3,000 random points in Banyuwangi's desa polygons, 68 % lay in the
-# desa whose centroid was nearest.
+# desa whose centroid was nearest. Used where no polygons are shipped.
 CONFIDENCE_REVERSE: Final = 0.7
+# A pin just outside every polygon of a kabupaten that has them: a coastline or border cut by the simplification.
+CONFIDENCE_REVERSE_EDGE: Final = 0.6
+
+# Similarity (rapidfuzz ratio, 0-100) a misspelt name needs. Marked names ("Ds. Kalibaru Wetn") are names for
+# sure; unmarked words may be anything, so they need to be closer. Short keys are left out: one letter off in
+# "Bomo" is another word.
+MIN_SIMILARITY_MARKED: Final = 85.0
+MIN_SIMILARITY_UNMARKED: Final = 90.0
+MIN_FUZZY_KEY_CHARS: Final = 6
 
 # An address is at most a few hundred characters; far longer input is not one, and the cap bounds parsing work.
 MAX_QUERY_CHARS: Final = 1000
 DEFAULT_REVERSE_MAX_KM: Final = 30.0
+REVERSE_EDGE_KM: Final = 0.5
+
+# Kecamatan split off since many records were written, and the kecamatan their desa came from: Kec.
+# Blimbingsari (35.10.25) took its ten desa from Rogojampi and Kabat (data README). "Desa Watukebo, Kec.
+# Rogojampi" is then the Watukebo of Blimbingsari, not the one in Wongsorejo.
+FORMER_KECAMATAN: Final[Mapping[str, frozenset[str]]] = {"35.10.25": frozenset({"35.10.13", "35.10.14"})}
 
 ResultLevel = Literal["desa", "kecamatan", "kabupaten"]
+Status = Literal["found", "ambiguous", "not_found", "out_of_area"]
 GeocodeQuery = str | Mapping[str, str | None]
 
 
@@ -66,7 +92,8 @@ class GeocodeRaw(TypedDict):
 
     ``alternatives`` holds the codes a human should consider instead: for an ambiguous name every other
     candidate, for a confirmed desa the same-named desa elsewhere in its kabupaten (Karangrejo in Kec. Banyuwangi
-    vs Kec. Blimbingsari). ``distance_km`` (to the centroid) is set by ``reverse`` only.
+    vs Kec. Blimbingsari). ``in_area`` says whether the unit lies in the ``scope`` asked for (None: no scope).
+    ``distance_km`` (from the point to the centroid) is set by ``reverse`` only.
     """
 
     code: str
@@ -78,7 +105,17 @@ class GeocodeRaw(TypedDict):
     kecamatan_name: str | None
     postal_code: str | None
     centroid_fallback: bool
+    in_area: bool | None
     distance_km: NotRequired[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A forward geocode with its outcome: several ``locations`` when ambiguous, none when not found or when the
+    address names a region outside the scope."""
+
+    status: Status
+    locations: list[Location]
 
 
 _RESULT_LEVEL: Final[Mapping[str, ResultLevel]] = {
@@ -89,49 +126,8 @@ _RESULT_LEVEL: Final[Mapping[str, ResultLevel]] = {
     "kota": "kabupaten",
 }
 _PRECISION: Final[Mapping[ResultLevel, int]] = {"kabupaten": 1, "kecamatan": 2, "desa": 3}
-
-# What a marker word says about the words after it. "skip" marks parts that name no region we hold: a dusun
-# never identifies its desa ("Krajan" is a hamlet in dozens of desa) and street names often reuse desa names.
-_Role = Literal["desa", "kecamatan", "kabupaten", "kota", "skip"]
-_NAME_ROLES: Final = frozenset({"desa", "kecamatan", "kabupaten", "kota"})
-_MARKERS: Final[Mapping[str, _Role]] = {
-    "ds": "desa",
-    "desa": "desa",
-    "kel": "desa",
-    "kelurahan": "desa",
-    "kec": "kecamatan",
-    "kecamatan": "kecamatan",
-    "kab": "kabupaten",
-    "kabupaten": "kabupaten",
-    "kota": "kota",
-    "dsn": "skip",
-    "dusun": "skip",
-    "lingk": "skip",
-    "lingkungan": "skip",
-    "prov": "skip",
-    "provinsi": "skip",
-    "propinsi": "skip",
-    "jl": "skip",
-    "jln": "skip",
-    "jalan": "skip",
-    "gg": "skip",
-    "gang": "skip",
-    "komp": "skip",
-    "kompleks": "skip",
-    "perum": "skip",
-    "perumahan": "skip",
-    "blok": "skip",
-}
-# Words that end a name: "RT 02 RW 03", "No. 49", a postal code. Whatever follows is read as unmarked.
-_BREAKERS: Final = frozenset({"rt", "rw", "no", "nomor", "km"})
-_FIELD_ROLES: Final[Sequence[tuple[str, _Role]]] = (
-    ("desa", "desa"),
-    ("kecamatan", "kecamatan"),
-    ("kabupaten", "kabupaten"),
-)
+_FIELD_ROLES: Final = ("desa", "kecamatan", "kabupaten")
 _QUERY_FIELDS: Final = ("code", "desa", "kecamatan", "kabupaten", "text")
-_PART_SEPARATOR: Final = re.compile(r"[,;|\r\n]+|\s[-\u2013\u2014]\s")
-_NON_WORD: Final = re.compile(r"[\W_]+")
 
 
 class _OfflineAdapter(BaseSyncAdapter):
@@ -145,17 +141,18 @@ class _OfflineAdapter(BaseSyncAdapter):
 
 
 @dataclass(frozen=True, slots=True)
-class _Segment:
-    """A run of words from the address and the marker that introduced it (None: unmarked)."""
-
-    role: _Role | None
-    words: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class _Request:
     code: str | None
-    segments: list[_Segment]
+    places: list[PlaceName]
+    postal_code: str | None
+
+
+class _Found(NamedTuple):
+    """A candidate unit, the address part it came from (so a part cannot confirm itself) and its similarity."""
+
+    part: int
+    unit: Unit
+    score: float = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +166,7 @@ class _Match:
 class _Outcome:
     matches: tuple[_Match, ...] = ()
     ambiguous: bool = False
+    out_of_area: bool = False
 
     def precision(self) -> int:
         """How fine a single, unambiguous answer is; 0 when there is none."""
@@ -179,24 +177,36 @@ class _Outcome:
 
 @dataclass(slots=True)
 class _Evidence:
-    """Candidate units tagged with the segment they came from, so a segment cannot confirm itself."""
-
-    desa: list[tuple[int, Unit]] = field(default_factory=list)
-    loose_desa: list[tuple[int, Unit]] = field(default_factory=list)
-    namesake_desa: list[tuple[int, Unit]] = field(default_factory=list)
-    kecamatan: list[tuple[int, Unit]] = field(default_factory=list)
-    loose_kecamatan: list[tuple[int, Unit]] = field(default_factory=list)
+    desa: list[_Found] = field(default_factory=list)
+    loose_desa: list[_Found] = field(default_factory=list)
+    namesake_desa: list[_Found] = field(default_factory=list)
+    kecamatan: list[_Found] = field(default_factory=list)
+    loose_kecamatan: list[_Found] = field(default_factory=list)
+    postal_desa: list[Unit] = field(default_factory=list)
+    postal_kecamatan: list[Unit] = field(default_factory=list)
 
 
 class GazetteerGeocoder(Geocoder):
     """Offline geocoder for Indonesian addresses and Kemendagri codes; results are region centroids."""
 
     def __init__(
-        self, gazetteer: Gazetteer | None = None, *, reverse_max_km: float = DEFAULT_REVERSE_MAX_KM
+        self,
+        gazetteer: Gazetteer | None = None,
+        *,
+        boundaries: Boundaries | None = None,
+        reverse_max_km: float = DEFAULT_REVERSE_MAX_KM,
     ) -> None:
         super().__init__(adapter_factory=_OfflineAdapter)
         self.gazetteer = load_gazetteer() if gazetteer is None else gazetteer
+        self._boundaries = boundaries
         self.reverse_max_km = reverse_max_km
+
+    @property
+    def boundaries(self) -> Boundaries:
+        """Loaded on the first reverse lookup: forward geocoding, the common case, never needs the polygons."""
+        if self._boundaries is None:
+            self._boundaries = load_boundaries()
+        return self._boundaries
 
     @overload
     def geocode(
@@ -220,49 +230,125 @@ class GazetteerGeocoder(Geocoder):
 
         ``scope`` is the code of the region names must lie in (a hospital serves one kabupaten, e.g. "35.10"),
         because most desa names repeat across the country; an address that names ("Kab. Jember") a kabupaten
-        outside it gives None. Codes in the query are exact and are not limited by it. Input that is not an
-        address gives None; an unknown ``scope`` raises ValueError, being configuration.
+        outside it gives None. Codes in the query are exact and are not limited by it, but a unit outside the
+        scope says so in ``raw["in_area"]``. Input that is not an address gives None; an unknown ``scope``
+        raises ValueError, being configuration.
         """
+        resolution = self.resolve(query, scope=scope)
+        if not resolution.locations or (exactly_one and resolution.status == "ambiguous"):
+            return None
+        return resolution.locations[0] if exactly_one else resolution.locations
+
+    def resolve(self, query: GeocodeQuery, *, scope: str | None = None) -> Resolution:
+        """``geocode`` with the reason when there is no single answer, for reports and the command line."""
         scope_code = self._scope_code(scope)
         request = _parse_query(query)
         if request is None:
-            return None
+            return Resolution("not_found", [])
         outcome = self._resolve(request, scope_code)
-        if not outcome.matches or (exactly_one and outcome.ambiguous):
-            return None
-        locations = [self._location(match) for match in outcome.matches]
-        return locations[0] if exactly_one else locations
+        locations = [self._location(match, scope_code) for match in outcome.matches]
+        if outcome.ambiguous:
+            return Resolution("ambiguous", locations)
+        if outcome.out_of_area or (locations and locations[0].raw["in_area"] is False):
+            return Resolution("out_of_area", locations)
+        return Resolution("found" if locations else "not_found", locations)
+
+    def describe(self, resolution: Resolution) -> dict[str, Any]:
+        """A resolution as flat, JSON-ready fields for people and spreadsheets.
+
+        The answer fields are None unless there is one unit (found, or found outside the area);
+        ``alternatives`` names what a human should consider instead, with the kecamatan that tells namesakes
+        apart: every candidate when ambiguous, the same-named units of the kabupaten otherwise.
+        """
+        found = resolution.locations and resolution.status in ("found", "out_of_area")
+        answer = resolution.locations[0] if found else None
+        if answer is None:
+            codes = [location.raw["code"] for location in resolution.locations]
+        else:
+            codes = answer.raw["alternatives"]
+        return {
+            "status": resolution.status,
+            "code": None if answer is None else answer.raw["code"],
+            "name": None if answer is None else answer.raw["name"],
+            "level": None if answer is None else answer.raw["level"],
+            "lat": None if answer is None else answer.latitude,
+            "lon": None if answer is None else answer.longitude,
+            "confidence": None if answer is None else answer.raw["confidence"],
+            "address": None if answer is None else answer.address,
+            "alternatives": [self._alternative(code) for code in codes],
+        }
+
+    def _alternative(self, code: str) -> dict[str, str | None]:
+        unit = self.gazetteer.get(code)
+        if unit is None:
+            raise LookupError(f"alternative {code} is not in the gazetteer")
+        kecamatan = self._kecamatan_of(unit)
+        return {"code": code, "name": unit.name, "kecamatan": None if kecamatan is None else kecamatan.name}
+
+    def _kecamatan_of(self, unit: Unit) -> Unit | None:
+        return next((up for up in self.gazetteer.lineage(unit) if up.level == "kecamatan"), None)
 
     @overload
     def reverse(
-        self, query: Point | str | Sequence[float], *, exactly_one: Literal[True] = ...
+        self,
+        query: Point | str | Sequence[float],
+        *,
+        exactly_one: Literal[True] = ...,
+        scope: str | None = None,
     ) -> Location | None: ...
 
     @overload
     def reverse(
-        self, query: Point | str | Sequence[float], *, exactly_one: Literal[False]
+        self, query: Point | str | Sequence[float], *, exactly_one: Literal[False], scope: str | None = None
     ) -> list[Location] | None: ...
 
     @overload
     def reverse(
-        self, query: Point | str | Sequence[float], *, exactly_one: bool
+        self, query: Point | str | Sequence[float], *, exactly_one: bool, scope: str | None = None
     ) -> Location | list[Location] | None: ...
 
     def reverse(
-        self, query: Point | str | Sequence[float], *, exactly_one: bool = True
+        self, query: Point | str | Sequence[float], *, exactly_one: bool = True, scope: str | None = None
     ) -> Location | list[Location] | None:
-        """The desa/kelurahan with the nearest centroid, if one lies within ``reverse_max_km``.
+        """The desa/kelurahan a point lies in: by polygon where they are shipped, else by nearest centroid.
 
-        Accepts whatever geopy's Point does ("lat, lon", a pair, a Point) and raises its ValueError otherwise.
-        A point far from every centroid (at sea, abroad) gives None rather than a distant desa.
+        Accepts whatever geopy's Point does ("lat, lon", a pair, a Point) and raises its ValueError otherwise
+        (NaN included).
+        A point in no desa (at sea, abroad, or more than ``reverse_max_km`` from any centroid) gives None rather
+        than a distant desa; one outside ``scope`` (a hospital's kabupaten) is returned with ``in_area`` False.
         """
         point = Point(query)
-        nearest = self.gazetteer.nearest_desa(point.latitude, point.longitude, max_km=self.reverse_max_km)
+        lat, lon = point.latitude, point.longitude
+        match = self._reverse_match(lat, lon)
+        if match is None:
+            return None
+        centroid = self.gazetteer.centroid(match.unit)
+        distance_km = (
+            None if centroid is None else round(haversine_km(lat, lon, centroid.lat, centroid.lon), 3)
+        )
+        location = self._location(match, self._scope_code(scope), distance_km=distance_km)
+        return location if exactly_one else [location]
+
+    def _reverse_match(self, lat: float, lon: float) -> _Match | None:
+        """Polygons first; the nearest centroid only where this kabupaten has no polygons to contradict it."""
+        boundaries = self.boundaries
+        code = boundaries.desa_at(lat, lon)
+        if code is not None:
+            return self._match_code(code, CONFIDENCE_REVERSE_POLYGON)
+        nearest = self.gazetteer.nearest_desa(lat, lon, max_km=self.reverse_max_km)
         if nearest is None:
             return None
-        unit, distance_km = nearest
-        location = self._location(_Match(unit, CONFIDENCE_REVERSE), distance_km=round(distance_km, 3))
-        return location if exactly_one else [location]
+        unit, _ = nearest
+        if not boundaries.covers(_kabupaten_code(unit)):
+            return _Match(unit, CONFIDENCE_REVERSE)
+        edge = boundaries.nearest_desa(lat, lon, max_km=REVERSE_EDGE_KM)
+        return None if edge is None else self._match_code(edge[0], CONFIDENCE_REVERSE_EDGE)
+
+    def _match_code(self, code: str, confidence: float) -> _Match:
+        unit = self.gazetteer.get(code)
+        if unit is None:
+            raise LookupError(f"polygon for region {code}, which the gazetteer does not hold")
+        return _Match(unit, confidence)
 
     def _scope_code(self, scope: str | None) -> str | None:
         if scope is None:
@@ -276,13 +362,17 @@ class GazetteerGeocoder(Geocoder):
         code_unit = None if request.code is None else self.gazetteer.get(request.code)
         if code_unit is not None and code_unit.level in DESA_LEVELS:
             return _Outcome((_Match(code_unit, CONFIDENCE_CODE_DESA),))
-        narrowed = self._narrow_to_kabupaten(request.segments, _within(code_unit, scope))
-        outcome = _Outcome()
-        if narrowed is not None:
-            evidence = self._collect(*narrowed)
-            if code_unit is not None and code_unit.level in KECAMATAN_LEVELS:
-                evidence.kecamatan.append((-1, code_unit))
-            outcome = self._decide(evidence)
+        narrowed = self._narrow_to_kabupaten(request.places, _within(code_unit, scope))
+        if narrowed is None:
+            return _Outcome(out_of_area=True)
+        evidence = self._collect(*narrowed)
+        if request.postal_code is not None:
+            evidence.postal_desa = self.gazetteer.with_postal_code(request.postal_code, within=narrowed[1])
+            parents = dict.fromkeys(unit.parent_code for unit in evidence.postal_desa if unit.parent_code)
+            evidence.postal_kecamatan = [unit for code in parents if (unit := self.gazetteer.get(code))]
+        if code_unit is not None and code_unit.level in KECAMATAN_LEVELS:
+            evidence.kecamatan.append(_Found(-1, code_unit))
+        outcome = self._decide(evidence)
         if code_unit is None or code_unit.level in PROVINSI_LEVELS:
             return outcome
         code_level = _RESULT_LEVEL[code_unit.level]
@@ -293,132 +383,183 @@ class GazetteerGeocoder(Geocoder):
         return _Outcome((_Match(code_unit, confidence, alternatives),))
 
     def _narrow_to_kabupaten(
-        self, segments: list[_Segment], within: list[str] | None
-    ) -> tuple[list[_Segment], list[str] | None] | None:
-        """Consume kabupaten/kota names and search only there when neither code nor scope has narrowed it.
+        self, places: list[PlaceName], within: list[str] | None
+    ) -> tuple[list[PlaceName], list[str] | None] | None:
+        """Consume kabupaten/kota names and search only there when neither code nor scope has narrowed it; failing
+        those, search the kabupaten of a marked kecamatan.
 
         None means the address explicitly names ("Kab.", "Kota") a kabupaten outside the search area: a scoped
         hospital must not deliver to the namesake desa of another kabupaten. A marked name that is no kabupaten
         of that kind stays as unmarked text, since "Kota Baru" is also a desa.
         """
-        remaining: list[_Segment] = []
+        remaining: list[PlaceName] = []
         named: list[Unit] = []
-        for segment in segments:
-            if segment.role == "kabupaten" or segment.role == "kota":
-                units, rest = self._match_prefix(segment.words, KABUPATEN_LEVELS & {segment.role}, None)
+        for place in places:
+            if place.role == "kabupaten" or place.role == "kota":
+                units, rest, _ = self._match_prefix(place.words, KABUPATEN_LEVELS & {place.role}, None)
                 if within is not None and units and not any(_overlaps(unit.code, within) for unit in units):
                     return None
                 named.extend(units)
-                remaining.append(_Segment(None, rest if units else segment.words))
+                remaining.append(PlaceName(None, rest if units else place.words))
             else:
-                remaining.append(segment)
+                remaining.append(place)
         if within is None and not named:
             named = [
                 unit
-                for segment in remaining
-                if segment.role is None
-                for unit in self.gazetteer.find(" ".join(segment.words), levels=KABUPATEN_LEVELS)
+                for place in remaining
+                if place.role is None
+                for unit in self.gazetteer.find(" ".join(place.words), levels=KABUPATEN_LEVELS)
+            ]
+        if within is None and not named:
+            # A marked kecamatan names its kabupaten too (one of few: "Kec. Glagah" is in Banyuwangi and
+            # Lamongan), which lets misspelt desa names be matched there.
+            named = [
+                parent
+                for place in remaining
+                if place.role == "kecamatan"
+                for unit in self._match_prefix(place.words, KECAMATAN_LEVELS, None)[0]
+                if (parent := self.gazetteer.parent(unit)) is not None
             ]
         if within is None and named:
             within = list(dict.fromkeys(unit.code for unit in named))
-        return [segment for segment in remaining if segment.words], within
+        return [place for place in remaining if place.words], within
 
-    def _collect(self, segments: list[_Segment], within: list[str] | None) -> _Evidence:
+    def _collect(self, places: list[PlaceName], within: list[str] | None) -> _Evidence:
         evidence = _Evidence()
         ids = itertools.count()
-        pending = list(segments)
+        pending = list(places)
         while pending:
-            segment = pending.pop(0)
-            if segment.role == "desa" or segment.role == "kecamatan":
-                levels = DESA_LEVELS if segment.role == "desa" else KECAMATAN_LEVELS
-                units, rest = self._match_prefix(segment.words, levels, within)
-                segment_id = next(ids)
-                found = evidence.desa if segment.role == "desa" else evidence.kecamatan
-                found.extend((segment_id, unit) for unit in units)
+            place = pending.pop(0)
+            if place.role == "desa" or place.role == "kecamatan":
+                levels = DESA_LEVELS if place.role == "desa" else KECAMATAN_LEVELS
+                units, rest, score = self._match_prefix(place.words, levels, within)
+                part = next(ids)
+                found = evidence.desa if place.role == "desa" else evidence.kecamatan
+                found.extend(_Found(part, unit, score) for unit in units)
                 if units and rest:
-                    pending.append(_Segment(None, rest))
-            elif segment.role is None:
-                self._collect_unmarked(segment.words, within, evidence, ids)
+                    pending.append(PlaceName(None, rest))
+            elif place.role is None:
+                self._collect_unmarked(place.words, within, evidence, ids)
         return evidence
 
     def _collect_unmarked(
         self, words: tuple[str, ...], within: list[str] | None, evidence: _Evidence, ids: Iterator[int]
     ) -> None:
-        """Take names from unmarked words, longest first.
+        """Take names from unmarked words, longest first; a part that names nothing exactly may be misspelt.
 
-        Without an area only the whole part is tried: across all of Indonesia single words match some desa far
-        too easily ("Main Street" is not an address in Kabupaten Main).
+        Without an area only the whole part is tried, and only as a kecamatan: across all of Indonesia single
+        words name some desa far too easily ("10 Downing Street, London" is not in Desa London, Maluku Utara,
+        nor "Kuala Lumpur, Malaysia" in Desa Kuala Lumpur, Gorontalo).
         """
         if within is None:
             self._take_unmarked(" ".join(words), within, evidence, ids)
             return
         start = 0
+        taken = False
         while start < len(words):
             for end in range(min(len(words), start + self.gazetteer.max_name_words), start, -1):
                 if self._take_unmarked(" ".join(words[start:end]), within, evidence, ids):
-                    start = end
+                    start, taken = end, True
                     break
             else:
                 start += 1
+        if not taken and len(words) <= self.gazetteer.max_name_words:
+            self._take_unmarked(
+                " ".join(words), within, evidence, ids, min_similarity=MIN_SIMILARITY_UNMARKED
+            )
 
     def _take_unmarked(
-        self, name: str, within: list[str] | None, evidence: _Evidence, ids: Iterator[int]
+        self,
+        name: str,
+        within: list[str] | None,
+        evidence: _Evidence,
+        ids: Iterator[int],
+        *,
+        min_similarity: float | None = None,
     ) -> bool:
         """Record what an unmarked name could be; True if it named any region.
 
         A desa that shares its kecamatan's name (19 do in Banyuwangi) is kept apart: unmarked, "Glagah" names the
         kecamatan at least as often as the desa, unless a marked "Kec. Glagah" elsewhere leaves only the desa.
         """
-        find = self.gazetteer.find
-        if find(name, levels=PROVINSI_LEVELS) or find(name, levels=KABUPATEN_LEVELS, within=within):
+        if min_similarity is None and (
+            self.gazetteer.find(name, levels=PROVINSI_LEVELS)
+            or self.gazetteer.find(name, levels=KABUPATEN_LEVELS, within=within)
+        ):
             return True
-        kecamatan = find(name, levels=KECAMATAN_LEVELS, within=within)
-        desa = find(name, levels=DESA_LEVELS, within=within)
+        kecamatan = self._lookup(name, KECAMATAN_LEVELS, within, min_similarity)
+        desa = [] if within is None else self._lookup(name, DESA_LEVELS, within, min_similarity)
         if not (kecamatan or desa):
             return False
-        segment_id = next(ids)
-        kecamatan_codes = {unit.code for unit in kecamatan}
-        evidence.loose_kecamatan.extend((segment_id, unit) for unit in kecamatan)
-        for unit in desa:
+        part = next(ids)
+        kecamatan_codes = {unit.code for unit, _ in kecamatan}
+        evidence.loose_kecamatan.extend(_Found(part, unit, score) for unit, score in kecamatan)
+        for unit, score in desa:
             found = evidence.namesake_desa if unit.parent_code in kecamatan_codes else evidence.loose_desa
-            found.append((segment_id, unit))
+            found.append(_Found(part, unit, score))
         return True
 
     def _match_prefix(
         self, words: tuple[str, ...], levels: frozenset[str], within: list[str] | None
-    ) -> tuple[list[Unit], tuple[str, ...]]:
-        """Longest leading run of words that names a unit, and the words after it.
+    ) -> tuple[list[Unit], tuple[str, ...], float]:
+        """Longest leading run of words that names a unit, the words after it, and the similarity.
 
-        Marked names often run on without commas ("Ds. Kemiren Glagah"), so the marker's segment can hold more
-        than the name.
+        Marked names often run on without commas ("Ds. Kemiren Glagah"), so the marker's part can hold more
+        than the name. Exact names anywhere in the run win over misspelt ones.
         """
-        for end in range(min(len(words), self.gazetteer.max_name_words), 0, -1):
-            units = self.gazetteer.find(" ".join(words[:end]), levels=levels, within=within)
-            if units:
-                return units, words[end:]
-        return [], words
+        longest = min(len(words), self.gazetteer.max_name_words)
+        for min_similarity in (None, MIN_SIMILARITY_MARKED):
+            for end in range(longest, 0, -1):
+                found = self._lookup(" ".join(words[:end]), levels, within, min_similarity)
+                if found:
+                    return [unit for unit, _ in found], words[end:], min(score for _, score in found)
+        return [], words, 0.0
+
+    def _lookup(
+        self, name: str, levels: frozenset[str], within: list[str] | None, min_similarity: float | None
+    ) -> list[tuple[Unit, float]]:
+        """Exact matches (score 100) or, given ``min_similarity`` and an area, similar names."""
+        if min_similarity is None:
+            return [(unit, 100.0) for unit in self.gazetteer.find(name, levels=levels, within=within)]
+        if within is None or len(name.replace(" ", "")) < MIN_FUZZY_KEY_CHARS:
+            return []
+        return self.gazetteer.find_similar(name, levels=levels, within=within, min_score=min_similarity)
 
     @staticmethod
     def _decide(evidence: _Evidence) -> _Outcome:
+        """Desa before kecamatan before postal code; each confirmed by a kecamatan or postal code if possible."""
+        postal_kecamatan = {unit.code for unit in evidence.postal_kecamatan}
+        postal_codes = {unit.code for unit in evidence.postal_desa}
         namesakes = [found for found in evidence.namesake_desa if _confirmed(found, evidence.kecamatan)]
         pool = evidence.desa or evidence.loose_desa + namesakes
         if pool:
-            candidates = _distinct(unit for _, unit in pool)
-            for support in (evidence.kecamatan, evidence.loose_kecamatan):
-                supported = _distinct(found[1] for found in pool if _confirmed(found, support))
+            candidates = _best_per_unit(pool)
+            for support in (evidence.kecamatan, None, evidence.loose_kecamatan):
+                supported = [
+                    found
+                    for found in pool
+                    if (found.unit.code in postal_codes if support is None else _confirmed(found, support))
+                ]
                 if supported:
                     return _pick(supported, CONFIDENCE_DESA_IN_KECAMATAN, candidates)
-            return _pick(candidates, CONFIDENCE_DESA_UNIQUE, candidates)
-        kecamatan = _distinct(unit for _, unit in evidence.kecamatan or evidence.loose_kecamatan)
-        return _pick(kecamatan, CONFIDENCE_KECAMATAN, kecamatan) if kecamatan else _Outcome()
+            support = evidence.kecamatan + evidence.loose_kecamatan
+            formerly = [found for found in pool if _confirmed(found, support, former=True)]
+            return _pick(formerly or candidates, CONFIDENCE_DESA_UNIQUE, candidates)
+        kecamatan = _best_per_unit(evidence.kecamatan or evidence.loose_kecamatan)
+        if kecamatan:
+            by_postal_code = [found for found in kecamatan if found.unit.code in postal_kecamatan]
+            return _pick(by_postal_code or kecamatan, CONFIDENCE_KECAMATAN, kecamatan)
+        by_postal_code = [_Found(-1, unit) for unit in evidence.postal_kecamatan]
+        if len(evidence.postal_desa) == 1:
+            by_postal_code = [_Found(-1, evidence.postal_desa[0])]
+        return _pick(by_postal_code, CONFIDENCE_POSTAL_CODE, []) if by_postal_code else _Outcome()
 
-    def _location(self, match: _Match, *, distance_km: float | None = None) -> Location:
+    def _location(self, match: _Match, scope: str | None, *, distance_km: float | None = None) -> Location:
         unit = match.unit
         centroid = self.gazetteer.centroid(unit)
         if centroid is None:
             raise LookupError(f"no centroid for region {unit.code} or any of its parents")
-        lineage = self.gazetteer.lineage(unit)
-        kecamatan = next((ancestor for ancestor in lineage if ancestor.level == "kecamatan"), None)
+        kecamatan = self._kecamatan_of(unit)
         raw: GeocodeRaw = {
             "code": unit.code,
             "name": unit.name,
@@ -429,56 +570,35 @@ class GazetteerGeocoder(Geocoder):
             "kecamatan_name": None if kecamatan is None else kecamatan.name,
             "postal_code": unit.postal_code,
             "centroid_fallback": centroid.source_code != unit.code,
+            "in_area": None if scope is None else f"{unit.code}.".startswith(f"{scope}."),
         }
         if distance_km is not None:
             raw["distance_km"] = distance_km
+        lineage = self.gazetteer.lineage(unit)
         address = ", ".join(_label(ancestor) for ancestor in lineage if ancestor.level not in PROVINSI_LEVELS)
         return Location(address, (centroid.lat, centroid.lon), dict(raw))
 
 
 def _parse_query(query: object) -> _Request | None:
-    """Split a query into marked and unmarked segments; None for anything that cannot be an address."""
+    """Parse a query's text and fields; None for anything that cannot be an address."""
     if isinstance(query, str):
-        return None if len(query) > MAX_QUERY_CHARS else _Request(None, _segments(query, None))
+        if len(query) > MAX_QUERY_CHARS:
+            return None
+        address = parse_address(query)
+        return _Request(None, list(address.places), address.postal_code)
     if not isinstance(query, Mapping):
         return None
     values = {key: value for key in _QUERY_FIELDS if isinstance(value := query.get(key), str)}
     if sum(map(len, values.values())) > MAX_QUERY_CHARS:
         return None
-    segments = [
-        segment for key, role in _FIELD_ROLES if key in values for segment in _segments(values[key], role)
-    ]
-    segments.extend(_segments(values.get("text", ""), None))
-    return _Request(values.get("code"), segments)
-
-
-def _segments(text: str, role: _Role | None) -> list[_Segment]:
-    """Cut text at commas, markers and breakers into runs of words, dropping the ones that name no region.
-
-    A marker directly after a name marker is part of the name ("Ds. Kota Baru", "Desa Dusun Baru"), unless it
-    only repeats the same marker, as in a "kecamatan" field holding "Kec. Glagah".
-    """
-    segments: list[_Segment] = []
-    for part in _PART_SEPARATOR.split(text):
-        current: _Role | None = role
-        words: list[str] = []
-        for token in _NON_WORD.sub(" ", part.casefold()).split():
-            marker = _MARKERS.get(token)
-            if marker is not None and not words and current in _NAME_ROLES:
-                if marker != current:
-                    words.append(token)
-            elif marker is not None or token in _BREAKERS or any(char.isdigit() for char in token):
-                _flush(segments, current, words)
-                current, words = marker, []
-            else:
-                words.append(token)
-        _flush(segments, current, words)
-    return segments
-
-
-def _flush(segments: list[_Segment], role: _Role | None, words: list[str]) -> None:
-    if words and role != "skip":
-        segments.append(_Segment(role, tuple(words)))
+    places: list[PlaceName] = []
+    postal_code = None
+    for key in (*_FIELD_ROLES, "text"):
+        if key in values:
+            address = parse_address(values[key], field=key if is_role(key) else None)
+            places.extend(address.places)
+            postal_code = address.postal_code or postal_code
+    return _Request(values.get("code"), places, postal_code)
 
 
 def _within(code_unit: Unit | None, scope: str | None) -> list[str] | None:
@@ -490,10 +610,11 @@ def _within(code_unit: Unit | None, scope: str | None) -> list[str] | None:
     return [code_unit.code]
 
 
-def _confirmed(found: tuple[int, Unit], support: list[tuple[int, Unit]]) -> bool:
-    """Whether another segment of the address names the desa's kecamatan."""
-    segment_id, desa = found
-    return any(kecamatan.code == desa.parent_code and other != segment_id for other, kecamatan in support)
+def _confirmed(found: _Found, support: list[_Found], *, former: bool = False) -> bool:
+    """Whether another part of the address names the desa's kecamatan (``former``: the one it was split from)."""
+    parent = found.unit.parent_code or ""
+    parents = FORMER_KECAMATAN.get(parent, frozenset()) if former else {parent}
+    return any(kecamatan.unit.code in parents and kecamatan.part != found.part for kecamatan in support)
 
 
 def _overlaps(code: str, within: list[str]) -> bool:
@@ -501,22 +622,44 @@ def _overlaps(code: str, within: list[str]) -> bool:
     return any(f"{code}.".startswith(f"{area}.") or f"{area}.".startswith(f"{code}.") for area in within)
 
 
-def _distinct(units: Iterable[Unit]) -> list[Unit]:
-    return list({unit.code: unit for unit in units}.values())
+def _best_per_unit(found: Iterable[_Found]) -> list[_Found]:
+    """One entry per unit, the most similar; order of first appearance kept."""
+    best: dict[str, _Found] = {}
+    for entry in found:
+        if entry.unit.code not in best or entry.score > best[entry.unit.code].score:
+            best[entry.unit.code] = entry
+    return list(best.values())
 
 
-def _pick(units: list[Unit], confidence: float, considered: list[Unit]) -> _Outcome:
+def _pick(chosen: list[_Found], confidence: float, considered: list[_Found]) -> _Outcome:
     """One unit is an answer; several are an ambiguity that shares the confidence and lists the others.
 
-    A single answer lists only rivals from its own kabupaten: once a kecamatan has confirmed it, a namesake in
-    another province is no plausible misreading.
+    A misspelt name scales the confidence by its similarity. A single answer lists only rivals from its own
+    kabupaten: once a kecamatan has confirmed it, a namesake in another province is no plausible misreading.
     """
+    units = _best_per_unit(chosen)
     if len(units) == 1:
-        chosen = units[0]
-        rivals = [unit for unit in considered if _kabupaten_code(unit) == _kabupaten_code(chosen)]
-        return _Outcome((_Match(chosen, confidence, _codes_except(rivals, chosen)),))
+        (best,) = units
+        rivals = [
+            found.unit for found in considered if _kabupaten_code(found.unit) == _kabupaten_code(best.unit)
+        ]
+        return _Outcome(
+            (_Match(best.unit, _scaled(confidence, best.score), _codes_except(rivals, best.unit)),)
+        )
     shared = confidence / len(units)
-    return _Outcome(tuple(_Match(unit, shared, _codes_except(units, unit)) for unit in units), ambiguous=True)
+    return _Outcome(
+        tuple(
+            _Match(
+                found.unit, _scaled(shared, found.score), _codes_except([u.unit for u in units], found.unit)
+            )
+            for found in units
+        ),
+        ambiguous=True,
+    )
+
+
+def _scaled(confidence: float, score: float) -> float:
+    return round(confidence * score / 100, 2)
 
 
 def _codes_except(units: list[Unit], excluded: Unit) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""GazetteerGeocoder: codes, free-text Banyuwangi addresses, ambiguity, scope, garbage, reverse, geopy contract."""
+"""GazetteerGeocoder: codes, free-text Banyuwangi addresses, ambiguity, scope, garbage, geopy contract."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from geopy.exc import GeocoderServiceError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders.base import Geocoder
 from geopy.location import Location
-from geopy.point import Point
 
 from dispatch.geocoding import GazetteerGeocoder
 
@@ -24,6 +23,7 @@ RAW_KEYS = {
     "kecamatan_name",
     "postal_code",
     "centroid_fallback",
+    "in_area",
 }
 
 
@@ -75,6 +75,7 @@ def test_location_shape(geocoder: GazetteerGeocoder) -> None:
         "kecamatan_name": "Kalibaru",
         "postal_code": "68467",
         "centroid_fallback": False,
+        "in_area": None,
     }
 
 
@@ -251,7 +252,13 @@ def test_dusun_never_decides_the_desa(geocoder: GazetteerGeocoder) -> None:
         "Ds. Kemiren, Kec. Glagah " * 400,
         "\U0001f3e5\U0001f691\U0001f48a",
         "123 Main Street, Springfield",
-        "RT 01/002 No. 5 68432",
+        "RT 01/002 No. 5",
+        "\ua9a7\ua99a\ua9b8\ua9ae\ua994\ua9b6",  # Banyuwangi in Javanese script
+        "\u0628\u0627\u0646\u064a\u0648\u0627\u0646\u062c\u064a",  # and in Arabic script
+        "\u6771\u4eac\u90fd",
+        "Jl. Orchard Road, Singapore 238801",
+        "Kuala Lumpur, Malaysia",
+        "10 Downing Street, London",
         "Desa",
         "Ds. Xyzzy, Kec. Nowhere",
         "\x00\x01\x02",
@@ -297,38 +304,3 @@ def test_exactly_one_false_returns_a_list(geocoder: GazetteerGeocoder) -> None:
     locations = geocoder.geocode("Desa Kemiren, Kec. Glagah", exactly_one=False)
     assert locations is not None
     assert [raw(location)["code"] for location in locations] == ["35.10.15.2004"]
-
-
-@pytest.mark.parametrize(
-    "point", [(-8.202007, 114.318686), "-8.202007, 114.318686", Point(-8.202007, 114.318686)]
-)
-def test_reverse_at_a_centroid(geocoder: GazetteerGeocoder, point: Any) -> None:
-    location = geocoder.reverse(point)
-    assert location is not None
-    assert location.address == "Desa Kemiren, Kec. Glagah, Kab. Banyuwangi"
-    details = raw(location)
-    assert set(details) == RAW_KEYS | {"distance_km"}
-    assert (details["code"], details["level"], details["confidence"], details["distance_km"]) == (
-        "35.10.15.2004",
-        "desa",
-        0.7,
-        0.0,
-    )
-
-
-def test_reverse_picks_the_nearest_centroid(geocoder: GazetteerGeocoder) -> None:
-    # RSUD Blambangan's approximate position is Kel. Singonegaran's centroid; nudge it by about 100 m.
-    locations = geocoder.reverse((-8.2105, 114.3660), exactly_one=False)
-    assert locations is not None
-    assert [raw(location)["code"] for location in locations] == ["35.10.16.1010"]
-    assert 0 < raw(locations[0])["distance_km"] < 0.2
-
-
-def test_reverse_far_from_any_desa_is_none(geocoder: GazetteerGeocoder) -> None:
-    assert geocoder.reverse((48.8566, 2.3522)) is None
-    assert GazetteerGeocoder(geocoder.gazetteer, reverse_max_km=0.05).reverse((-8.2105, 114.3660)) is None
-
-
-def test_reverse_rejects_what_geopy_cannot_read(geocoder: GazetteerGeocoder) -> None:
-    with pytest.raises(ValueError, match="Failed to create Point"):
-        geocoder.reverse("somewhere in Banyuwangi")
