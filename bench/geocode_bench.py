@@ -1,4 +1,4 @@
-"""Throughput of the offline geocoder on realistic Banyuwangi addresses, single process on one core.
+"""Throughput of the offline geocoder on realistic Banyuwangi addresses and pins, single process on one core.
 
 Sizes the intake path: every prescription's address is geocoded once on arrival. Run with
 ``.venv/bin/python bench/geocode_bench.py [--seconds N]``.
@@ -10,7 +10,8 @@ import argparse
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from dispatch.geocoding import GazetteerGeocoder, load_gazetteer
 
@@ -40,16 +41,44 @@ ADDRESSES: tuple[str, ...] = (
     "Dsn. Krajan, Ds. Sumber Arum, Kec. Songgon",
 )
 
+T = TypeVar("T")
 
-def rate(geocode: Callable[[str], object], seconds: float) -> tuple[float, int]:
-    """Addresses per second over at least ``seconds``, and how many of one pass resolved."""
-    resolved = sum(geocode(address) is not None for address in ADDRESSES)
+# Names off by a letter or two, which go through rapidfuzz inside the kabupaten.
+MISSPELT: tuple[str, ...] = (
+    "Ds. Keretan, Kec. Purwoharjo",
+    "Ds. Alasbulu, Kec. Wongsorejo",
+    "Dsn. Krajan, Ds. Kedungpringin, Kec. Muncar",
+    "Desa Kalibaru Wetn, Kec. Kalibaru",
+    "Kalibaruwetn, Kec Kalibaru",
+    "Desa Kemirenn Kec Glagah",
+    "Desa Sumberesri, Kec. Srono",
+    "Ds. Lemahbang Kulun, Kec. Singojuruh",
+)
+
+# Pins across Kabupaten Banyuwangi and beyond (sea, Bali, Jember), for polygon reverse geocoding.
+PINS: tuple[tuple[float, float], ...] = (
+    (-8.202007, 114.318686),
+    (-8.2105, 114.3660),
+    (-8.243579, 113.991949),
+    (-8.347734, 114.148433),
+    (-8.5, 114.2),
+    (-8.0, 114.35),
+    (-8.21, 114.40),
+    (-8.1, 114.45),
+    (-8.17, 113.70),
+    (-8.6, 114.0),
+)
+
+
+def rate(geocode: Callable[[T], object], queries: Sequence[T], seconds: float) -> tuple[float, int]:
+    """Queries per second over at least ``seconds``, and how many of one pass resolved."""
+    resolved = sum(geocode(query) is not None for query in queries)
     done = 0
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds:
-        for address in ADDRESSES:
-            geocode(address)
-        done += len(ADDRESSES)
+        for query in queries:
+            geocode(query)
+        done += len(queries)
     return done / elapsed, resolved
 
 
@@ -67,10 +96,18 @@ def main() -> None:
 
     geocoder = GazetteerGeocoder(gazetteer)
     for label, scope in (("scoped to Kab. Banyuwangi", BANYUWANGI), ("all of Indonesia", None)):
-        per_second, resolved = rate(functools.partial(geocoder.geocode, scope=scope), args.seconds)
+        per_second, resolved = rate(functools.partial(geocoder.geocode, scope=scope), ADDRESSES, args.seconds)
         print(
             f"{label}: {per_second:,.0f} addresses/s ({resolved}/{len(ADDRESSES)} distinct addresses resolved)"
         )
+    per_second, resolved = rate(functools.partial(geocoder.geocode, scope=BANYUWANGI), MISSPELT, args.seconds)
+    print(f"misspelt, scoped: {per_second:,.0f} addresses/s ({resolved}/{len(MISSPELT)} resolved)")
+
+    started = time.perf_counter()
+    geocoder.reverse(PINS[0])
+    print(f"polygons loaded in {time.perf_counter() - started:.2f} s")
+    per_second, resolved = rate(functools.partial(geocoder.reverse, scope=BANYUWANGI), PINS, args.seconds)
+    print(f"reverse: {per_second:,.0f} pins/s ({resolved}/{len(PINS)} placed in a desa)")
 
 
 if __name__ == "__main__":

@@ -456,22 +456,34 @@ def geocode(
 def _geocode_csv(
     geocoder: GazetteerGeocoder, source: Path, column: str, target: Path, scope: str | None
 ) -> None:
-    """Rows are read whole first, so the progress bar knows its length and a bad column fails before any work."""
+    """Rows are read whole first, so the progress bar knows its length and a bad column fails before any work.
+
+    A row with more cells than the header keeps only those under a header name.
+    """
     import collections
     import csv
+    from typing import get_args
 
     from rich.progress import Progress
+
+    from dispatch.geocoding.geocoder import Status
 
     with source.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
         fields = list(reader.fieldnames or [])
     if column not in fields:
-        console.print(f"[red]{source} has no column {column!r}; columns: {', '.join(fields) or 'none'}[/red]")
+        console.print(
+            f"[red]{source} has no column {column!r}; columns: {', '.join(fields) or 'none'}[/red]",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     counts: collections.Counter[str] = collections.Counter()
     with target.open("w", newline="", encoding="utf-8") as handle, Progress(console=console) as progress:
-        writer = csv.DictWriter(handle, [*fields, *(f"geocode_{name}" for name in GEOCODE_COLUMNS)])
+        writer = csv.DictWriter(
+            handle, [*fields, *(f"geocode_{name}" for name in GEOCODE_COLUMNS)], extrasaction="ignore"
+        )
         writer.writeheader()
         task = progress.add_task("Geocoding", total=len(rows))
         for row in rows:
@@ -482,9 +494,7 @@ def _geocode_csv(
             writer.writerow({**row, **{f"geocode_{name}": result[name] for name in GEOCODE_COLUMNS}})
             counts[result["status"]] += 1
             progress.advance(task)
-    summary = ", ".join(
-        f"{status} {counts[status]}" for status in ("found", "ambiguous", "not_found", "out_of_area")
-    )
+    summary = ", ".join(f"{status} {counts[status]}" for status in get_args(Status))
     console.print(f"{len(rows)} address(es): {summary}. Written to {target}", highlight=False, soft_wrap=True)
 
 

@@ -81,6 +81,7 @@ _RT_RW: Final = re.compile(
 _INSTITUTIONS: Final = frozenset({"balai", "kantor"})
 _PART_SEPARATOR: Final = re.compile(r"[,;|\r\n]+|\s[-\u2013\u2014]\s")
 _WORD: Final = re.compile(r"[^\W_]+")
+_DIGIT: Final = re.compile(r"\d")
 _POSTAL_CODE: Final = re.compile(r"[1-9][0-9]{4}")
 
 
@@ -165,7 +166,7 @@ class _Reader:
             ):
                 self.flush(kind, part, words)
                 kind, words = marker, [match] if marker == "landmark" else []
-            elif not any(char.isdigit() for char in token):
+            elif _DIGIT.search(token) is None:
                 if kind == "number":
                     kind = None
                 words.append(match)
