@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.db import is_postgres
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
+from dispatch.orders.models import Order
 
 
 def attempts_for(session: Session, order_id: int) -> Sequence[BookingAttempt]:
@@ -34,3 +35,25 @@ def get_for_update(session: Session, attempt_id: int) -> BookingAttempt | None:
     if is_postgres(session):
         query = query.with_for_update()
     return session.exec(query).first()
+
+
+def delivered_trips(session: Session, hospital_id: int, limit: int) -> list[tuple[float, float, float]]:
+    """The hospital's latest delivered bookings whose courier gave a road distance: (road km, dest lat, lon)."""
+    query = (
+        select(BookingAttempt.quoted_distance_km, Order.dest_lat, Order.dest_lon)
+        .join(Order, col(Order.id) == col(BookingAttempt.order_id))
+        .where(
+            BookingAttempt.hospital_id == hospital_id,
+            BookingAttempt.status == AttemptStatus.DELIVERED,
+            col(BookingAttempt.quoted_distance_km).is_not(None),
+            col(Order.dest_lat).is_not(None),
+            col(Order.dest_lon).is_not(None),
+        )
+        .order_by(col(BookingAttempt.id).desc())
+        .limit(limit)
+    )
+    return [
+        (road_km, lat, lon)
+        for road_km, lat, lon in session.exec(query).all()
+        if road_km is not None and lat is not None and lon is not None
+    ]

@@ -8,10 +8,8 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from geopy.distance import geodesic
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session
 
@@ -19,9 +17,9 @@ from couriers.base import CourierAdapter, CourierEvent, CourierStatus, DeliveryR
 from couriers.registry import build_adapter
 from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
+from dispatch.dispatching.distance import geodesic_km, learned_road_factor
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import Candidate, Choice, DispatchPolicy, Trip, eligible
-from dispatch.geocoding.geocoder import GazetteerGeocoder
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
@@ -32,9 +30,6 @@ from dispatch.orders.state_machine import TERMINAL, OrderStatus, can_transition
 from dispatch.outbox.service import enqueue
 
 S = OrderStatus
-
-# Below this the pin is a guess: a person (staff or the patient) must place it.
-MIN_GEOCODE_CONFIDENCE = 0.5
 
 # Item text shown to couriers: medicine travels sealed and unnamed.
 PARCEL_DESCRIPTION = "Paket obat tertutup dari instalasi farmasi"
@@ -70,38 +65,13 @@ ATTEMPT_OUTCOME = {
 }
 
 
-@lru_cache(maxsize=1)
-def geocoder() -> GazetteerGeocoder:
-    return GazetteerGeocoder()
-
-
-def locate(session: Session, order: Order, hospital: Hospital) -> bool:
-    """Sets the destination; returns False when we are not sure enough to send a driver there."""
-    patient = session.get(Patient, order.patient_id)
-    assert patient is not None
-    if patient.confirmed_lat is not None and patient.confirmed_lon is not None:
-        order.dest_lat, order.dest_lon = patient.confirmed_lat, patient.confirmed_lon
-        order.geocode_level, order.geocode_confidence = "confirmed", 1.0
-        return True
-    query = {"code": patient.village_code or patient.district_code or "", "text": patient.address_text}
-    location = geocoder().geocode(query, scope=hospital.kabupaten_code or None)
-    if location is None:
-        return False
-    raw = location.raw
-    order.dest_lat, order.dest_lon = location.latitude, location.longitude
-    order.geocode_level = raw["level"]
-    order.geocode_code = raw["code"]
-    order.geocode_confidence = raw["confidence"]
-    order.kecamatan_code = raw.get("kecamatan_code")
-    order.kecamatan_name = raw.get("kecamatan_name")
-    return float(raw["confidence"]) >= MIN_GEOCODE_CONFIDENCE
-
-
 def dispatch_policy(hospital: Hospital) -> DispatchPolicy:
     return DispatchPolicy.model_validate(hospital.dispatch_policy)
 
 
 def trip_for(session: Session, order: Order) -> Trip:
+    """The trip as the dispatch policy weighs it: road distance estimated from the straight line and the
+    hospital's learned road factor, so couriers' distance limits are held against roads, not crow flight."""
     hospital = session.get(Hospital, order.hospital_id)
     assert hospital is not None
     assert order.dest_lat is not None and order.dest_lon is not None
@@ -109,8 +79,7 @@ def trip_for(session: Session, order: Order) -> Trip:
     return Trip(
         origin=origin,
         destination=destination,
-        # Straight-line distance from the pharmacy; road distance comes with the address work.
-        distance_km=float(geodesic(origin, destination).km),
+        distance_km=geodesic_km(origin, destination) * learned_road_factor(session, hospital),
         cold_chain=COLD_CHAIN in order.flags,
     )
 
@@ -163,6 +132,8 @@ def start_attempt(session: Session, order: Order, account: CourierAccount, choic
         account_id=account.id,
         reference=f"GCG{order.id}A{number}-{secrets.token_hex(3)}",
         quoted_price_idr=choice.quote.price_idr if choice.quote else None,
+        # The courier's own road distance for this trip: what the hospital's road factor is learned from.
+        quoted_distance_km=choice.quote.distance_km if choice.quote else None,
     )
     session.add(attempt)
     session.flush()

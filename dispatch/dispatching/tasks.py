@@ -7,7 +7,7 @@ from sqlmodel import Session
 from couriers.base import CourierAdapter, CourierError, Quote
 from couriers.registry import build_adapter
 from dispatch.core.logging import log
-from dispatch.dispatching import repository, service
+from dispatch.dispatching import locating, repository, service
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import Choice, choose
 from dispatch.dispatching.quoting import gather_quotes
@@ -36,14 +36,11 @@ def book_order(ctx: TaskContext) -> None:
     hospital = session.get(Hospital, order.hospital_id)
     assert hospital is not None
     if order.status == S.RELEASED:
-        if not service.locate(session, order, hospital):
-            orders_service.transition(
-                session, order, S.NEEDS_ADDRESS, detail="Address not found precisely enough"
-            )
+        located = locating.locate(session, order, hospital)
+        target = S.READY if located.ready else S.NEEDS_ADDRESS
+        orders_service.transition(session, order, target, detail=located.detail, data=located.data)
+        if not located.ready:
             return
-        orders_service.transition(
-            session, order, S.READY, detail=f"Located at {order.geocode_level} level ({order.geocode_code})"
-        )
     quote = None
     if order.status == S.READY:
         choice = _choose_courier(session, order, hospital)

@@ -10,6 +10,7 @@ from dispatch.auth.api import CurrentStaff, Dispatcher, Pharmacist
 from dispatch.auth.models import StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem
+from dispatch.dispatching import locating
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching import service as dispatching_service
 from dispatch.notify.service import tracking_url
@@ -44,6 +45,11 @@ class PhoneRequest(BaseModel):
 class CourierChoiceRequest(BaseModel):
     account_id: int = Field(description="One of the hospital's enabled courier accounts")
     reason: str = Field(min_length=3, max_length=300, description="Why this courier, for the timeline")
+
+
+class LocationRequest(BaseModel):
+    lat: float = Field(ge=-90, le=90, description="Latitude of the patient's door (WGS 84)")
+    lon: float = Field(ge=-180, le=180, description="Longitude of the patient's door (WGS 84)")
 
 
 def order_public(session: Session, order: Order) -> OrderPublic:
@@ -166,5 +172,21 @@ def choose_courier(
         )
     except dispatching_service.CourierNotChoosable as exc:
         raise Problem(409, "Courier cannot be chosen", str(exc)) from exc
+    session.commit()
+    return order_detail(session, order)
+
+
+@router.post("/{order_id}/location", operation_id="orders-confirm-location")
+def confirm_location(
+    order_id: int, body: LocationRequest, session: SessionDep, user: Dispatcher
+) -> OrderDetail:
+    """Place the patient's pin: kept for every later delivery; an order waiting for its address is dispatched."""
+    order = load_order(session, user, order_id, for_update=True)
+    try:
+        locating.confirm_location(session, order, body.lat, body.lon, by="staff", actor=user.username)
+    except locating.LocationLocked as exc:
+        raise Problem(409, "Location cannot change now", str(exc)) from exc
+    except locating.LocationRefused as exc:
+        raise Problem(422, "Location refused", str(exc)) from exc
     session.commit()
     return order_detail(session, order)

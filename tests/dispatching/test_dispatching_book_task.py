@@ -127,7 +127,7 @@ def test_book_locates_the_patient_and_sends_the_documented_request(make_order, b
     assert "amlodipine" not in request.content.decode().lower()
 
     assert state_changes(order_id)[-2:] == [
-        ("released", "ready", "Located at desa level (35.10.15.2004)"),
+        ("released", "ready", "Located: desa 35.10.15.2004 from the Kemendagri code, confidence 1.00"),
         ("ready", "booking", "Booking gosend (attempt 1): cheapest of 1 quotes: gosend Rp16,000"),
     ]
     # The price was asked for the same trip before booking, and what GoSend quoted stays on the attempt.
@@ -176,7 +176,7 @@ def test_address_that_cannot_be_located_needs_a_person_and_no_courier_is_called(
     assert gosend.calls.call_count == 0
     assert order(order_id).status == OrderStatus.NEEDS_ADDRESS
     assert attempts(order_id) == []
-    assert state_changes(order_id)[-1] == ("released", "needs_address", "Address not found precisely enough")
+    assert state_changes(order_id)[-1] == ("released", "needs_address", "Address not found")
     assert sms_kinds(order_id) == ["released", "needs_address"]
     assert pending_rows("dispatch.book") == []
 
