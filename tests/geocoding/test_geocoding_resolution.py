@@ -219,3 +219,13 @@ def test_emoji_around_a_real_address_do_not_hide_it(geocoder: GazetteerGeocoder)
         single(geocoder, "\U0001f3e0 Ds. Kemiren \U0001f64f, Kec. Glagah \U0001f48a")["code"]
         == "35.10.15.2004"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("351025", "35.10.25.2008"), ("35.10.16", "35.10.16.1007"), ("3510252008", "35.10.25.2008")],
+)
+def test_administrative_code_resolves_a_repeated_desa_name(
+    geocoder: GazetteerGeocoder, code: str, expected: str
+) -> None:
+    assert single(geocoder, {"code": code, "text": "Desa Karangrejo"})["code"] == expected
