@@ -15,6 +15,9 @@ from dispatch.auth.models import Role, StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
 from dispatch.dispatching import service as dispatching_service
+from dispatch.dispatching.locating import LocationRefused, confirm_location
+from dispatch.geocoding import maps
+from dispatch.geocoding.address import parse_address
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import Hospital
 from dispatch.inbox import repository as inbox_repository
@@ -23,6 +26,7 @@ from dispatch.intake import service as intake_service
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.api import order_detail, order_public
+from dispatch.orders.models import Order, Patient
 from dispatch.orders.state_machine import OrderStatus, TransitionRefused
 from dispatch.web.templating import templates
 from hospital_adapter.canonical import SourceInputError
@@ -120,15 +124,33 @@ def orders_page(request: Request, session: SessionDep, user: OptionalStaff, stat
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order_page(order_id: int, request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    """One order: its timeline (alerts included, such as an unknown courier status), bookings, tracking link."""
+    """One order: its timeline (alerts included, such as an unknown courier status), bookings, tracking link,
+    and a map of its kecamatan; an order whose address is in doubt can be placed there by a dispatcher."""
     if user is None:
         return _to_login()
     order = orders_repository.get_order(session, user.hospital_id, order_id)
     if order is None:
         return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    return _order_page(request, session, user, order)
+
+
+def _order_page(
+    request: Request,
+    session: SessionDep,
+    user: StaffUser,
+    order: Order,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
     can_choose = (
         auth_service.may(user, Role.DISPATCHER) and order.status in dispatching_service.COURIER_CHOOSABLE
     )
+    can_locate = auth_service.may(user, Role.DISPATCHER) and order.status == OrderStatus.NEEDS_ADDRESS
+    hospital = session.get(Hospital, order.hospital_id)
+    patient = session.get(Patient, order.patient_id)
+    assert hospital is not None and patient is not None
+    area = maps.area_for((order.kecamatan_code, patient.district_code), hospital.kabupaten_code)
     context = {
         "user": user,
         "order": order_detail(session, order),
@@ -138,8 +160,113 @@ def order_page(order_id: int, request: Request, session: SessionDep, user: Optio
             hospitals_repository.enabled_courier_accounts(session, user.hospital_id) if can_choose else []
         ),
         "flash": request.query_params.get("flash", ""),
+        "map": _map(
+            area, _pins(hospital, [order], links=False), highlight=order.geocode_code, svg_id="order-map"
+        ),
+        "can_locate": can_locate,
+        "address": patient.address_text,
+        "dusun": (parse_address(patient.address_text).dusun or "") if can_locate else "",
+        "desa_groups": maps.desa_choices(area) if can_locate else [],
+        "error": error,
     }
-    return templates.TemplateResponse(request, "order.html", context)
+    return templates.TemplateResponse(request, "order.html", context, status_code=status_code)
+
+
+def _pins(hospital: Hospital, orders: list[Order], *, links: bool) -> list[maps.Pin]:
+    pins = [maps.Pin(hospital.lat, hospital.lon, hospital.name, "hospital")]
+    pins.extend(
+        maps.Pin(
+            o.dest_lat,
+            o.dest_lon,
+            f"#{o.id} ({o.geocode_level or '-'})",
+            href=f"/console/orders/{o.id}" if links else None,
+        )
+        for o in orders
+        if o.dest_lat is not None and o.dest_lon is not None
+    )
+    return pins
+
+
+def _map(area: str, pins: list[maps.Pin], *, highlight: str | None = None, svg_id: str) -> str | None:
+    """The SVG, or None where no polygons are shipped for the hospital's area (the page simply has no map)."""
+    if not maps.has_map(area):
+        return None
+    return maps.area_map(area, pins, highlight=highlight, svg_id=svg_id)
+
+
+@router.post("/orders/{order_id}/location")
+def locate_order(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    csrf: Annotated[str, Form()] = "",
+    lat: Annotated[str, Form(max_length=32)] = "",
+    lon: Annotated[str, Form(max_length=32)] = "",
+    desa: Annotated[str, Form(max_length=16)] = "",
+    dusun: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Settles an address in doubt: a pin placed on the map (or typed), or a desa from the list, whose centroid is
+    used and whose dusun the courier is told."""
+    refused = refuse_form(
+        request,
+        user,
+        csrf,
+        "Hanya dispatcher yang dapat menentukan lokasi / only dispatchers may set the location",
+        Role.DISPATCHER,
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
+    if order is None:
+        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+    if order.status != OrderStatus.NEEDS_ADDRESS:
+        return RedirectResponse(f"/console/orders/{order_id}?flash=location_not_needed", status_code=303)
+    hospital = session.get(Hospital, order.hospital_id)
+    assert hospital is not None
+    try:
+        point = maps.point_from_form(lat, lon, desa, hospital.kabupaten_code)
+        confirm_location(session, order, point[0], point[1], by="staff", actor=user.username)
+    except (maps.UnreadablePoint, LocationRefused) as exc:
+        session.rollback()
+        order = orders_repository.get_order(session, user.hospital_id, order_id)
+        assert order is not None
+        return _order_page(request, session, user, order, error=str(exc), status_code=422)
+    if desa and dusun.strip():
+        _note_dusun(session, order, dusun.strip(), user.username)
+    session.commit()
+    return RedirectResponse(f"/console/orders/{order_id}?flash=located", status_code=303)
+
+
+def _note_dusun(session: SessionDep, order: Order, dusun: str, actor: str) -> None:
+    """A desa centroid is kilometres from the door: the dusun goes into the patient's address, which the
+    courier's drop-off carries, unless the address already names it."""
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    if dusun.casefold() not in patient.address_text.casefold():
+        patient.address_text = f"Dsn. {dusun}, {patient.address_text}".rstrip(", ")[:500]
+    orders_service.add_event(session, order, "staff", f"Dusun: {dusun}", actor=actor)
+
+
+@router.get("/needs-address", response_class=HTMLResponse)
+def needs_address_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+    """The queue of orders waiting for a position, with their best guesses on a map of the hospital's area."""
+    if user is None:
+        return _to_login()
+    hospital = session.get(Hospital, user.hospital_id)
+    assert hospital is not None
+    orders, count = orders_repository.list_orders(
+        session, user.hospital_id, status=OrderStatus.NEEDS_ADDRESS, limit=200, offset=0
+    )
+    patients = {o.id: session.get(Patient, o.patient_id) for o in orders}
+    context = {
+        "user": user,
+        "rows": [(order_public(session, o), patients[o.id], o) for o in orders],
+        "count": count,
+        "map": _map(hospital.kabupaten_code, _pins(hospital, list(orders), links=True), svg_id="queue-map"),
+    }
+    return templates.TemplateResponse(request, "needs_address.html", context)
 
 
 @router.post("/orders/{order_id}/courier")
