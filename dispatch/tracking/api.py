@@ -1,19 +1,29 @@
-"""GET /t/{token}: what a patient may see of their delivery, and nothing more."""
+"""GET /t/{token}: what a patient may see of their delivery, and nothing more; and, while the address is in
+doubt, the one thing the patient may change: where they live (POST /t/{token}/location)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from datetime import timedelta
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import SessionDep
+from dispatch.dispatching.locating import LocationRefused, confirm_location
 from dispatch.dispatching.models import BookingAttempt
+from dispatch.geocoding import maps
+from dispatch.geocoding.gazetteer import Unit
 from dispatch.hospitals.models import Hospital
 from dispatch.notify import repository as notify_repository
+from dispatch.notify.models import TrackingToken
 from dispatch.notify.phones import mask_phone, normalize_id_phone
 from dispatch.notify.tokens import looks_like_token, token_lookup_hash
 from dispatch.orders import repository as orders_repository
-from dispatch.orders.models import Order
+from dispatch.orders import service as orders_service
+from dispatch.orders.models import Order, Patient
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.web.templating import templates
 
@@ -25,6 +35,13 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 
 PIN_SHOWN = frozenset({OrderStatus.BOOKING, OrderStatus.COURIER_ASSIGNED, OrderStatus.PICKED_UP})
 
+# A patient may get their position refused a few times (at work, not at home; a wrong desa); past this the
+# link stops accepting positions for a while, so it cannot be used to probe the service area.
+REFUSALS_PER_HOUR: Final = 5
+REFUSAL_EVENT: Final = "location_refused"
+# A phone fix coarser than this is a cell tower, not a house; the desa list is the honest answer then.
+MAX_ACCURACY_M: Final = 500.0
+
 
 def _not_found(request: Request, lang: str) -> HTMLResponse:
     return templates.TemplateResponse(
@@ -32,22 +49,116 @@ def _not_found(request: Request, lang: str) -> HTMLResponse:
     )
 
 
-@router.get("/t/{token}", response_class=HTMLResponse, operation_id="tracking-page")
-def tracking_page(token: str, request: Request, session: SessionDep, lang: str = "id") -> HTMLResponse:
-    lang = "en" if lang == "en" else "id"
+def _record(session: Session, token: str) -> TrackingToken | None:
+    """The live token record, or None for an unknown, malformed or expired link."""
     if not looks_like_token(token):
-        return _not_found(request, lang)
+        return None
     record = notify_repository.get_token_by_hash(session, token_lookup_hash(token))
     if record is None or record.expires_at <= utcnow():
+        return None
+    return record
+
+
+@router.get("/t/{token}", response_class=HTMLResponse, operation_id="tracking-page")
+def tracking_page(
+    token: str, request: Request, session: SessionDep, lang: str = "id", located: str = "", desa: str = ""
+) -> HTMLResponse:
+    lang = "en" if lang == "en" else "id"
+    record = _record(session, token)
+    if record is None:
         return _not_found(request, lang)
     order = session.get(Order, record.order_id)
+    assert order is not None
+    return _page(request, session, token, order, lang, located=located == "1", every_desa=desa == "all")
+
+
+@router.post("/t/{token}/location", operation_id="tracking-location")
+def share_location(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    lang: Annotated[str, Form(max_length=2)] = "id",
+    lat: Annotated[str, Form(max_length=32)] = "",
+    lon: Annotated[str, Form(max_length=32)] = "",
+    accuracy: Annotated[str, Form(max_length=32)] = "",
+    desa: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """The patient's position, from the phone (lat/lon) or from the desa list, saved for this delivery and
+    every later one. Only an order waiting for its address takes it; anything else leaves the order as it is."""
+    lang = "en" if lang == "en" else "id"
+    record = _record(session, token)
+    if record is None:
+        return _not_found(request, lang)
+    order = orders_repository.get_order_for_update(session, record.order_id)
     hospital = session.get(Hospital, record.hospital_id)
     assert order is not None and order.id is not None and hospital is not None
+    back = f"/t/{token}?lang={lang}"
+    if order.status != OrderStatus.NEEDS_ADDRESS:
+        return RedirectResponse(back, status_code=303, headers=PRIVATE_HEADERS)
+    since = utcnow() - timedelta(hours=1)
+    refusals = [
+        e
+        for e in orders_repository.events_for(session, order.id)
+        if e.data.get("kind") == REFUSAL_EVENT and e.at > since
+    ]
+    if len(refusals) >= REFUSALS_PER_HOUR:
+        too_many = "Terlalu banyak percobaan; coba lagi nanti / too many attempts; try again later"
+        return _page(request, session, token, order, lang, error=too_many, status_code=429)
+    try:
+        point = maps.point_from_form(lat, lon, desa, hospital.kabupaten_code)
+        if not desa and _coarse(accuracy):
+            raise maps.UnreadablePoint(
+                "Lokasi dari ponsel kurang tepat; pilih desa Anda / "
+                "the phone's location is not precise enough; choose your village"
+            )
+        confirm_location(session, order, point[0], point[1], by="patient", actor="patient")
+    except (maps.UnreadablePoint, LocationRefused) as exc:
+        session.rollback()
+        order = orders_repository.get_order_for_update(session, record.order_id)
+        assert order is not None
+        orders_service.add_event(
+            session,
+            order,
+            "system",
+            f"Patient's location refused: {exc}",
+            actor="patient",
+            data={"kind": REFUSAL_EVENT},
+        )
+        session.commit()
+        return _page(request, session, token, order, lang, error=str(exc), status_code=422)
+    session.commit()
+    return RedirectResponse(f"{back}&located=1", status_code=303, headers=PRIVATE_HEADERS)
+
+
+def _coarse(accuracy: str) -> bool:
+    """Whether the phone said its fix is coarser than a house; a browser that says nothing is believed."""
+    try:
+        return float(accuracy) > MAX_ACCURACY_M
+    except ValueError:
+        return False
+
+
+def _page(
+    request: Request,
+    session: Session,
+    token: str,
+    order: Order,
+    lang: str,
+    *,
+    located: bool = False,
+    every_desa: bool = False,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    hospital = session.get(Hospital, order.hospital_id)
+    assert order.id is not None and hospital is not None
     attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
     driver_phone = normalize_id_phone(attempt.driver_phone) if attempt and attempt.driver_phone else None
     steps = [e for e in orders_repository.events_for(session, order.id) if e.kind == "state" and e.to_status]
+    ask_location = order.status == OrderStatus.NEEDS_ADDRESS
     context = {
         "lang": lang,
+        "token": token,
         "hospital": hospital,
         "order": order,
         "steps": steps,
@@ -56,5 +167,26 @@ def tracking_page(token: str, request: Request, session: SessionDep, lang: str =
         "driver_phone": mask_phone(driver_phone) if driver_phone else None,
         # Only while the parcel is on its way: the PIN is what the patient tells the driver at the door.
         "handover_pin": order.handover_pin if order.status in PIN_SHOWN else None,
+        "ask_location": ask_location,
+        "desa_groups": _desa_groups(session, order, hospital, every=every_desa) if ask_location else [],
+        "every_desa": every_desa,
+        "located": located and not ask_location,
+        "error": error,
     }
-    return templates.TemplateResponse(request, "track.html", context, headers=PRIVATE_HEADERS)
+    return templates.TemplateResponse(
+        request, "track.html", context, status_code=status_code, headers=PRIVATE_HEADERS
+    )
+
+
+def _desa_groups(
+    session: Session, order: Order, hospital: Hospital, *, every: bool
+) -> list[tuple[Unit, list[Unit]]]:
+    """The desa of the patient's kecamatan (a short list on a small screen), or of the whole service area when
+    the kecamatan is not known or the patient asks for every desa: the kecamatan on record may be wrong."""
+    if every:
+        return maps.desa_choices(hospital.kabupaten_code)
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    return maps.desa_choices(
+        maps.area_for((patient.district_code, order.kecamatan_code), hospital.kabupaten_code)
+    )
