@@ -133,20 +133,18 @@ def locate(session: Session, order: Order, hospital: Hospital) -> Located:
     if best is not None:
         _set_destination(order, best)
     data: dict[str, Any] = {"step": None if best is None else best.step}
-    notes = [
-        *(f"outside the service area ({policy.service_radius_km:g} km): {o}" for o in outside),
-        *search.problems,
-    ]
     if best is not None and best.confidence >= policy.min_confidence:
         return Located(True, f"Located: {best.describe()}", {**data, "confidence": best.confidence})
+    area = f"outside the service area ({policy.service_radius_km:g} km): {', '.join(outside)}"
     if best is not None:
-        detail = f"Address not found precisely enough: best guess {best.describe()} (needs {policy.min_confidence:g})"
-    elif outside:
-        detail = "Address outside the service area"
+        guess = f"best guess {best.describe()} (needs {policy.min_confidence:g})"
+        parts = [f"Address not found precisely enough: {guess}", *([area] if outside else [])]
     else:
-        detail = "Address not found"
+        parts = [f"Address {area}" if outside else "Address not found"]
     return Located(
-        False, "; ".join([detail, *notes]), {**data, "outside": outside, "problems": search.problems}
+        False,
+        "; ".join([*parts, *search.problems]),
+        {**data, "outside": outside, "problems": search.problems},
     )
 
 
