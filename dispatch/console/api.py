@@ -166,7 +166,9 @@ def _order_page(
         "can_locate": can_locate,
         "address": patient.address_text,
         "dusun": (parse_address(patient.address_text).dusun or "") if can_locate else "",
-        "desa_groups": maps.desa_choices(area) if can_locate else [],
+        # Every desa of the service area: the kecamatan on record may be the wrong one.
+        "desa_groups": maps.desa_choices(hospital.kabupaten_code) if can_locate else [],
+        "guessed_desa": order.geocode_code,
         "error": error,
     }
     return templates.TemplateResponse(request, "order.html", context, status_code=status_code)

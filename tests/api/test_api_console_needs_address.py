@@ -86,6 +86,9 @@ def test_the_order_page_shows_the_kecamatan_map_and_both_ways_to_place_the_patie
     assert guess.findtext(f"{SVG}title") == f"#{waiting_order} (kecamatan)"
     assert 'name="lat" id="lat"' in page.text
     assert f'<option value="{KEMIREN}">Kemiren</option>' in page.text
+    assert (
+        '<optgroup label="Kec. Muncar">' in page.text
+    )  # any desa of the service area, should the kecamatan be wrong
     assert 'name="dusun" maxlength="100" value="Krajan"' in page.text  # read from the address on record
     assert "Dsn. Krajan, Desa Kemiren, Kec. Glagah" in page.text
 
