@@ -30,7 +30,10 @@ from dispatch.inbox.api import router as inbox_router
 from dispatch.intake.api import router as intake_router
 from dispatch.intake.csv_api import router as csv_router
 from dispatch.intake.hl7_api import router as hl7_router
+from dispatch.notify.api import router as messages_router
 from dispatch.orders.api import router as orders_router
+from dispatch.reports.api import router as reports_router
+from dispatch.reports.console import router as reports_console_router
 from dispatch.tracking.api import router as tracking_router
 from dispatch.webhooks.api import router as webhooks_router
 
@@ -61,8 +64,11 @@ def create_app() -> FastAPI:
         orders_router,
         inbox_router,
         webhooks_router,
+        messages_router,
         tracking_router,
         console_router,
+        reports_router,
+        reports_console_router,
     ):
         app.include_router(router)
 

@@ -171,10 +171,29 @@ def hospitals_set_policy(
         str | None,
         typer.Option(help='JSON: courier choice, e.g. {"choose_by": "cost", "price_cap_idr": 30000}'),
     ] = None,
+    messaging: Annotated[
+        str | None,
+        typer.Option(
+            help='JSON: patient messages, e.g. {"language": "id", "sms": {"gateway": "twilio", "options": {…}}, '
+            '"whatsapp": {…}}; credentials are checked, never printed'
+        ),
+    ] = None,
 ) -> None:
     """Set the hospital's rules; each is checked by its model before it is stored."""
+    from pydantic import ValidationError
+
     from dispatch.dispatching.policy import DispatchPolicy
     from dispatch.hospitals.models import Hospital
+    from dispatch.notify.settings import MessagingSettings
+
+    if messaging is not None:
+        try:
+            MessagingSettings.model_validate_json(messaging)
+        except ValidationError as exc:
+            # Where and what only: the settings hold provider credentials.
+            for error in exc.errors(include_input=False, include_url=False):
+                console.print(f"[red]messaging {'.'.join(map(str, error['loc']))}: {error['msg']}[/red]")
+            raise typer.Exit(1) from None
     from hospital_adapter.eligibility import EligibilityPolicy
     from hospital_adapter.restrictions import RestrictionPolicy
 
@@ -197,6 +216,9 @@ def hospitals_set_policy(
             stored.dispatch_policy = DispatchPolicy.model_validate_json(dispatch).model_dump(
                 exclude_unset=True
             )
+        if messaging is not None:
+            # Stored as given: the gateway options' secrets would dump masked from the validated model.
+            stored.messaging_settings = json.loads(messaging)
         session.commit()
     console.print(f"Policies of {hospital} updated.")
 

@@ -22,6 +22,7 @@ from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAt
 from dispatch.dispatching.policy import Candidate, Choice, DispatchPolicy, Trip, eligible
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import CourierAccount, Hospital
+from dispatch.notify import service as notify_service
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.models import Order, Patient
@@ -334,6 +335,16 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         return EventOutcome(is_current and was_live, "given back")
     if (not is_current or order.status in TERMINAL) and attempt.status in ACTIVE_ATTEMPT:
         return _cancel_stray_booking(session, order, attempt, event, summary)
+    if is_current and event.status == CourierStatus.EN_ROUTE_DROPOFF and order.status == S.PICKED_UP:
+        assert order.id is not None
+        # Heading to the patient after pick-up: remind them of the PIN, once per booking.
+        notify_service.queue_sms(
+            session,
+            order.id,
+            order.hospital_id,
+            "arriving",
+            dedupe_key=f"order{order.id}:arriving:{attempt.id}",
+        )
     target = COURIER_STATUS_TO_ORDER.get(event.status)
     if not is_current or target is None or target == order.status or not can_transition(order.status, target):
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})

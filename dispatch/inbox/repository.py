@@ -25,6 +25,8 @@ ARCHIVED_HEADERS = frozenset(
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
+        "x-twilio-signature",
+        "x-hub-signature-256",
     }
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,24 @@ from dispatch.core.clock import utcnow
 from dispatch.core.db import UTCDateTime
 
 
+class MessageStatus(enum.StrEnum):
+    """Where a patient message stands, as staff read it (``SmsMessage.status``)."""
+
+    PENDING = (
+        "pending"  # being handed to the gateway; if a crash leaves it so, it may have left: never resent
+    )
+    RETRYING = "retrying"  # the gateway surely did not take it (no connection, 5xx, 429): the retry sends it
+    QUEUED = "queued"  # accepted by the provider, not yet with the operator
+    SENT = "sent"
+    DELIVERED = "delivered"  # the delivery report says it reached the phone (or was read)
+    FAILED = "failed"  # refused for good, or reported undelivered: staff are alerted on the order
+    OPTED_OUT = "opted_out"  # not sent: the patient asked for no more messages on this channel
+    UNKNOWN = "unknown"  # sent into silence (no answer): not resent, so the patient never gets it twice
+
+
 class SmsMessage(SQLModel, table=True):
-    """``dedupe_key`` makes a redelivered task a no-op instead of a second SMS."""
+    """One message to a patient on one channel (SMS or WhatsApp); ``dedupe_key`` makes a redelivered task
+    a no-op instead of a second message."""
 
     __tablename__ = "sms_messages"
 

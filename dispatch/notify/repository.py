@@ -1,14 +1,43 @@
-"""All SQL for SMS messages and tracking tokens."""
+"""All SQL for patient messages, opt-outs and tracking tokens."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from collections.abc import Sequence
 
-from dispatch.notify.models import SmsMessage, TrackingToken
+from sqlmodel import Session, col, select
+
+from dispatch.hospitals.models import Hospital
+from dispatch.notify.models import MessageOptOut, SmsMessage, TrackingToken
 
 
 def get_sms_by_dedupe_key(session: Session, dedupe_key: str) -> SmsMessage | None:
     return session.exec(select(SmsMessage).where(SmsMessage.dedupe_key == dedupe_key)).first()
+
+
+def get_sms_for_receipt(
+    session: Session, gateway: str, provider_message_id: str, hospital_ids: Sequence[int]
+) -> SmsMessage | None:
+    """The message a delivery report is about, among the hospitals whose secret signed the report."""
+    query = select(SmsMessage).where(
+        SmsMessage.gateway == gateway,
+        SmsMessage.provider_message_id == provider_message_id,
+        col(SmsMessage.hospital_id).in_(hospital_ids),
+    )
+    return session.exec(query.with_for_update()).first()
+
+
+def get_opt_out(session: Session, hospital_id: int, phone_e164: str, channel: str) -> MessageOptOut | None:
+    query = select(MessageOptOut).where(
+        MessageOptOut.hospital_id == hospital_id,
+        MessageOptOut.phone_e164 == phone_e164,
+        MessageOptOut.channel == channel,
+    )
+    return session.exec(query).first()
+
+
+def all_hospitals(session: Session) -> Sequence[Hospital]:
+    """Few enough (one row per hospital) to filter their messaging settings in Python on both databases."""
+    return session.exec(select(Hospital).order_by(col(Hospital.id))).all()
 
 
 def get_token_for_order(session: Session, order_id: int) -> TrackingToken | None:

@@ -1,15 +1,17 @@
-"""Tracking links and the SMS that carry them."""
+"""Tracking links, the messages that carry them, and patients' opt-outs."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
 from dispatch.core.settings import settings
 from dispatch.notify import repository
-from dispatch.notify.models import TrackingToken
+from dispatch.notify.models import MessageOptOut, TrackingToken
 from dispatch.notify.tokens import derive_token, new_token_salt, token_lookup_hash
 from dispatch.orders.models import Order
 from dispatch.outbox.service import enqueue
@@ -43,10 +45,52 @@ def tracking_url(session: Session, order: Order) -> str | None:
     return f"{settings.public_base_url.rstrip('/')}/t/{derive_token(settings.secret_key, token.salt)}"
 
 
-def queue_sms(session: Session, order_id: int, hospital_id: int, kind: str, *, dedupe_key: str) -> None:
-    enqueue(
-        session,
-        SMS_TOPIC,
-        {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key},
-        hospital_id=hospital_id,
+def queue_sms(
+    session: Session, order_id: int, hospital_id: int, kind: str, *, dedupe_key: str, channel: str = "sms"
+) -> None:
+    """One patient message, sent by the outbox at most once per ``dedupe_key``; SMS unless told otherwise."""
+    payload = {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key}
+    if channel != "sms":
+        payload["channel"] = channel
+    enqueue(session, SMS_TOPIC, payload, hospital_id=hospital_id)
+
+
+# A reply that is only one of these words (any case, surrounding punctuation ignored) is a request to stop.
+# STOP and its English relatives are the keywords Twilio and operators honour; BERHENTI is the Indonesian.
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "BERHENTI"})
+
+
+def is_stop_request(text: str) -> bool:
+    return text.strip(" \t\r\n.!").upper() in STOP_KEYWORDS
+
+
+def opt_out(
+    session: Session,
+    hospital_id: int,
+    phone_e164: str,
+    channel: str,
+    *,
+    source: str,
+    data: dict[str, Any] | None = None,
+) -> MessageOptOut:
+    """Records that the patient wants no more messages on ``channel`` from this hospital; a second request
+    (a repeated STOP, a provider's retry of the webhook) finds the first and changes nothing."""
+    existing = repository.get_opt_out(session, hospital_id, phone_e164, channel)
+    if existing is not None:
+        return existing
+    record = MessageOptOut(
+        hospital_id=hospital_id, phone_e164=phone_e164, channel=channel, source=source, data=data or {}
     )
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        # Another worker recorded the same opt-out between the look-up and the insert.
+        found = repository.get_opt_out(session, hospital_id, phone_e164, channel)
+        assert found is not None
+        return found
+    return record
+
+
+def is_opted_out(session: Session, hospital_id: int, phone_e164: str, channel: str) -> bool:
+    return repository.get_opt_out(session, hospital_id, phone_e164, channel) is not None

@@ -1,6 +1,6 @@
 """Patient SMS texts, in Bahasa Indonesia by default and in English, that always fit one GSM-7 segment.
 
-Three rules shape this module:
+Four rules shape this module:
 
 * Privacy: an SMS can be read by anyone holding the phone, often a shared family handset. The texts name
   the hospital and, for a courier, who is coming; they never carry drug names, diagnoses or addresses, and
@@ -11,6 +11,8 @@ Three rules shape this module:
   fixed order (see ``_FALLBACKS``) instead of the message spilling into a second, separately billed
   segment that older handsets show as a separate message. Only a link too long to leave room for even the
   short wording is an error.
+* The handover PIN travels in the messages that lead up to the door ("released", "courier_assigned",
+  "arriving"): the patient tells it to the driver, so, like the link, it is never dropped to make room.
 
 Every message carries the tracking link, "cancelled" and "no_courier" included, so the patient always has
 one place to check what is happening now rather than an SMS that may already be out of date.
@@ -18,6 +20,7 @@ one place to check what is happening now rather than an SMS that may already be 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, replace
 from itertools import accumulate, takewhile
@@ -31,6 +34,7 @@ SMS_KINDS: Final = (
     "released",
     "courier_assigned",
     "picked_up",
+    "arriving",
     "delivered",
     "delivery_failed",
     "no_courier",
@@ -49,19 +53,24 @@ class _Wording:
 
 
 # Placeholders: {courier} and {plate} arrive with their leading space / brackets, {eta} with its comma,
-# each empty when absent, so a body reads naturally with any subset of them.
+# {pin} with its words (see _PIN), each empty when absent, so a body reads naturally with any subset.
 _WORDING: Final[dict[str, dict[str, _Wording]]] = {
     "id": {
         "released": _Wording(
-            "Obat Anda sedang disiapkan untuk diantar ke rumah. Pantau: {link}", "Obat disiapkan: {link}"
+            "Obat Anda sedang disiapkan untuk diantar ke rumah.{pin} Pantau: {link}",
+            "Obat disiapkan{pin}: {link}",
         ),
         "courier_assigned": _Wording(
-            "Kurir{courier}{plate} mengantar obat Anda{eta}. Pantau: {link}",
-            "Kurir{plate} ditugaskan: {link}",
+            "Kurir{courier}{plate} mengantar obat Anda{eta}.{pin} Pantau: {link}",
+            "Kurir{plate} ditugaskan{pin}: {link}",
         ),
         "picked_up": _Wording(
             "Obat Anda sudah dibawa kurir dan dalam perjalanan. Pantau: {link}",
             "Obat dalam perjalanan: {link}",
+        ),
+        "arriving": _Wording(
+            "Kurir{courier}{plate} sedang menuju rumah Anda{eta}.{pin} Pantau: {link}",
+            "Kurir segera tiba{pin}: {link}",
         ),
         "delivered": _Wording(
             "Obat Anda sudah diantar. Mohon konfirmasi penerimaan di {link}",
@@ -86,15 +95,19 @@ _WORDING: Final[dict[str, dict[str, _Wording]]] = {
     },
     "en": {
         "released": _Wording(
-            "Your medicine is being prepared for home delivery. Track: {link}",
-            "Medicine being prepared: {link}",
+            "Your medicine is being prepared for home delivery.{pin} Track: {link}",
+            "Medicine being prepared{pin}: {link}",
         ),
         "courier_assigned": _Wording(
-            "Courier{courier}{plate} is bringing your medicine{eta}. Track: {link}",
-            "Courier{plate} assigned: {link}",
+            "Courier{courier}{plate} is bringing your medicine{eta}.{pin} Track: {link}",
+            "Courier{plate} assigned{pin}: {link}",
         ),
         "picked_up": _Wording(
             "Your medicine has been picked up and is on its way. Track: {link}", "Medicine on its way: {link}"
+        ),
+        "arriving": _Wording(
+            "Courier{courier}{plate} is on the way to your home{eta}.{pin} Track: {link}",
+            "Courier arriving soon{pin}: {link}",
         ),
         "delivered": _Wording(
             "Your medicine has been delivered. Please confirm receipt at {link}",
@@ -119,6 +132,12 @@ _WORDING: Final[dict[str, dict[str, _Wording]]] = {
     },
 }
 _ETA: Final = {"id": ", tiba {minutes} menit lagi", "en": ", ETA {minutes} min"}
+# The PIN's words in the full wording, then in the short one.
+_PIN: Final = {
+    "id": (" PIN serah terima: {pin}.", ", PIN {pin}"),
+    "en": (" Handover PIN: {pin}.", ", PIN {pin}"),
+}
+_PIN_SHAPE: Final = re.compile(r"\d{4,6}")
 
 # Typographic punctuation that phone keyboards autocorrect to and that NFKD leaves alone.
 _PUNCTUATION: Final = str.maketrans(
@@ -136,12 +155,14 @@ def render_sms(
     courier_name: str | None = None,
     plate: str | None = None,
     eta_minutes: int | None = None,
+    pin: str | None = None,
 ) -> str:
     """The SMS for ``kind``, GSM-7 and at most 160 septets.
 
-    Courier details only appear in "courier_assigned"; other kinds ignore them so a caller can pass one
-    context for every kind. Raises ValueError for an unknown kind or language, a negative ETA, and a link
-    that is empty, not GSM-7, contains whitespace, or is too long to fit beside the short wording.
+    Courier details only appear in "courier_assigned" and "arriving", the PIN only in those and "released";
+    other kinds ignore them so a caller can pass one context for every kind. Raises ValueError for an
+    unknown kind or language, a negative ETA, a PIN that is not 4 to 6 digits, and a link that is empty,
+    not GSM-7, contains whitespace, or is too long to fit beside the short wording.
     """
     if kind not in SMS_KINDS:
         raise ValueError(f"unknown SMS kind {kind!r}; expected one of {', '.join(SMS_KINDS)}")
@@ -151,7 +172,10 @@ def render_sms(
         raise ValueError("link must be a non-empty GSM-7 URL without whitespace")
     if eta_minutes is not None and eta_minutes < 0:
         raise ValueError("eta_minutes must not be negative")
+    if pin is not None and not _PIN_SHAPE.fullmatch(pin):
+        raise ValueError("pin must be 4 to 6 digits")
     wording = _WORDING[lang][kind]
+    pin_full, pin_short = _PIN[lang]
     draft = _Draft(
         body=wording.full,
         short=wording.short,
@@ -161,6 +185,8 @@ def render_sms(
         plate=_to_gsm7((plate or "").upper()),
         # A courier about to arrive is "1 minute away", not "0 minutes".
         eta="" if eta_minutes is None else _ETA[lang].format(minutes=max(1, eta_minutes)),
+        pin="" if pin is None else pin_full.format(pin=pin),
+        pin_short="" if pin is None else pin_short.format(pin=pin),
     )
     for fallback in _FALLBACKS:
         text = _fit(draft, fallback)
@@ -199,6 +225,8 @@ class _Draft:
     courier: str
     plate: str
     eta: str
+    pin: str
+    pin_short: str
 
     def render(self) -> str:
         prefix = f"{self.hospital}: " if self.hospital else ""
@@ -207,6 +235,7 @@ class _Draft:
             courier=f" {self.courier}" if self.courier else "",
             plate=f" ({self.plate})" if self.plate else "",
             eta=self.eta,
+            pin=self.pin,
         )
 
 
@@ -251,9 +280,9 @@ _FALLBACKS: Final = (
 
 def _fit(draft: _Draft, fallback: _Fallback) -> str | None:
     """The text ``fallback`` makes of ``draft`` if it fits one segment, cutting names only as needed."""
-    draft = replace(
-        draft, body=draft.short if fallback.short else draft.body, **dict.fromkeys(fallback.drop, "")
-    )
+    if fallback.short:
+        draft = replace(draft, body=draft.short, pin=draft.pin_short)
+    draft = replace(draft, **dict.fromkeys(fallback.drop, ""))
     text = draft.render()
     for field, floor in fallback.cuts:
         overflow = gsm7_length(text) - GSM7_SINGLE_SEGMENT

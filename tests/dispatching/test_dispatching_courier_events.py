@@ -107,7 +107,8 @@ def test_happy_sequence_delivers_the_order_and_records_the_driver(client, booked
     ]
     moved_by = [e.actor for e in timeline(booked_order) if e.kind == "state"][-3:]
     assert moved_by == ["gosend", "gosend", "gosend"]
-    assert sms_kinds(booked_order) == ["released", "courier_assigned", "picked_up", "delivered"]
+    # out_for_delivery after pick-up reminds the patient of the PIN ("arriving").
+    assert sms_kinds(booked_order) == ["released", "courier_assigned", "picked_up", "arriving", "delivered"]
 
     inbox = [load(InboxMessage, inbox_id) for inbox_id in inbox_ids]
     assert {message.status for message in inbox} == {InboxStatus.PROCESSED}

@@ -76,10 +76,12 @@ def test_released_sms_is_sent_once_and_stored_with_its_dedupe_key(make_order, co
     assert stored.provider_message_id == sent.provider_message_id
     assert stored.text == sent.text
     assert stored.sent_at is not None
-    assert (
-        stored.text
-        == f"RSUD Blambangan: Obat Anda sedang disiapkan untuk diantar ke rumah. Pantau: {link_for(order_id)}"
+    pin = load(Order, order_id).handover_pin
+    assert stored.text == (
+        f"RSUD Blambangan: Obat Anda sedang disiapkan untuk diantar ke rumah. PIN serah terima: {pin}. "
+        f"Pantau: {link_for(order_id)}"
     )
+    assert stored.attempts == 1
     assert_private_single_segment(stored.text, link_for(order_id))
     assert load(OutboxMessage, row.id).processed_at is not None
 
@@ -140,7 +142,11 @@ def test_courier_assigned_sms_names_driver_and_plate_but_not_the_medicine(
 
     [sent] = console_outbox
     link = link_for(booked_order)
-    assert sent.text == f"RSUD Blambangan: Kurir Budi Santoso (P 4521 XY) mengantar obat Anda. Pantau: {link}"
+    pin = load(Order, booked_order).handover_pin
+    assert sent.text == (
+        f"RSUD Blambangan: Kurir Budi Santoso (P 4521 XY) mengantar obat Anda. PIN serah terima: {pin}. "
+        f"Pantau: {link}"
+    )
     assert_private_single_segment(sent.text, link)
 
 

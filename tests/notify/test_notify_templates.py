@@ -11,6 +11,8 @@ TOKEN = "Xq3_vR9-kLm2Np7Ts0Ab"
 LINK = "https://gancang.rsudblambangan.id/t/" + TOKEN
 HOSPITAL = "RSUD Blambangan"
 ALL = list(itertools.product(SMS_KINDS, SMS_LANGUAGES))
+PIN_KINDS = ("released", "courier_assigned", "arriving")
+COURIER_KINDS = ("courier_assigned", "arriving")
 
 LONG_HOSPITAL = "Rumah Sakit Umum Daerah Prof. Dr. Margono Soekarjo Purwokerto Kabupaten Banyumas Jawa Tengah"
 LONG_COURIER = "Muhammad Rizky Ananda Pratama Wijayakusuma Nugroho Setiawan Putra"
@@ -43,6 +45,7 @@ def test_kinds_and_languages() -> None:
         "released",
         "courier_assigned",
         "picked_up",
+        "arriving",
         "delivered",
         "delivery_failed",
         "no_courier",
@@ -59,7 +62,7 @@ def test_default_language_is_indonesian() -> None:
 
 @pytest.mark.parametrize(("kind", "lang"), ALL)
 def test_every_message_is_one_gsm7_segment_with_the_full_link_and_hospital(kind: str, lang: str) -> None:
-    text = render(kind, lang, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
+    text = render(kind, lang, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25, pin="4821")
     assert_one_gsm7_segment(text)
     assert text.startswith(f"{HOSPITAL}: ")
     assert text.endswith(LINK)
@@ -77,9 +80,18 @@ def test_pathological_names_still_give_one_gsm7_segment_with_the_link(kind: str,
     hospitals = (HOSPITAL, LONG_HOSPITAL, NASTY_NAMES[1], NASTY_NAMES[2], "x" * 500, "")
     plates = ("B 1234 XYZ", "b 1234 çé 🛵", "PLATE" * 20, None)
     for courier, hospital, plate in itertools.product(NASTY_NAMES, hospitals, plates):
-        text = render(kind, lang, hospital_name=hospital, courier_name=courier, plate=plate, eta_minutes=999)
+        text = render(
+            kind,
+            lang,
+            hospital_name=hospital,
+            courier_name=courier,
+            plate=plate,
+            eta_minutes=999,
+            pin="123456",
+        )
         assert_one_gsm7_segment(text)
         assert text.endswith(LINK), (courier, hospital, plate)
+        assert ("PIN" in text and "123456" in text) == (kind in PIN_KINDS), text
 
 
 @pytest.mark.parametrize("lang", SMS_LANGUAGES)
@@ -116,7 +128,7 @@ def test_eta_of_zero_reads_as_one_minute() -> None:
 
 def test_courier_details_are_ignored_by_other_kinds() -> None:
     for kind in SMS_KINDS:
-        if kind == "courier_assigned":
+        if kind in COURIER_KINDS:
             continue
         with_courier = render(kind, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
         assert with_courier == render(kind)
@@ -129,6 +141,7 @@ def test_courier_details_are_ignored_by_other_kinds() -> None:
         ("released", "disiapkan"),
         ("courier_assigned", "Kurir"),
         ("picked_up", "perjalanan"),
+        ("arriving", "menuju rumah Anda"),
         ("delivered", "konfirmasi"),
         ("delivery_failed", "gagal"),
         ("no_courier", "belum tersedia"),
@@ -146,6 +159,7 @@ def test_indonesian_wording_says_what_happened(kind: str, words: str) -> None:
         ("released", "prepared"),
         ("courier_assigned", "Courier"),
         ("picked_up", "on its way"),
+        ("arriving", "on the way to your home"),
         ("delivered", "confirm"),
         ("delivery_failed", "pharmacy will contact you"),
         ("no_courier", "No courier"),
@@ -159,7 +173,16 @@ def test_english_wording_says_what_happened(kind: str, words: str) -> None:
 
 def test_render_sms_has_no_parameter_for_clinical_or_address_data() -> None:
     parameters = set(inspect.signature(render_sms).parameters)
-    assert parameters == {"kind", "lang", "hospital_name", "link", "courier_name", "plate", "eta_minutes"}
+    assert parameters == {
+        "kind",
+        "lang",
+        "hospital_name",
+        "link",
+        "courier_name",
+        "plate",
+        "eta_minutes",
+        "pin",
+    }
 
 
 def test_names_are_transliterated_to_gsm7() -> None:
@@ -272,3 +295,39 @@ def test_unknown_language_is_an_error(lang: str) -> None:
 def test_negative_eta_is_an_error() -> None:
     with pytest.raises(ValueError, match="eta_minutes"):
         render("courier_assigned", eta_minutes=-1)
+
+
+def test_released_carries_the_handover_pin_in_both_languages() -> None:
+    assert render("released", pin="4821") == (
+        f"{HOSPITAL}: Obat Anda sedang disiapkan untuk diantar ke rumah. PIN serah terima: 4821. Pantau: {LINK}"
+    )
+    assert render("released", "en", pin="4821") == (
+        f"{HOSPITAL}: Your medicine is being prepared for home delivery. Handover PIN: 4821. Track: {LINK}"
+    )
+
+
+def test_arriving_names_the_courier_and_the_pin() -> None:
+    assert render("arriving", courier_name="Budi", plate="P 1234 XY", pin="4821") == (
+        f"{HOSPITAL}: Kurir Budi (P 1234 XY) sedang menuju rumah Anda. PIN serah terima: 4821. Pantau: {LINK}"
+    )
+
+
+@pytest.mark.parametrize("kind", PIN_KINDS)
+def test_the_pin_outlives_names_and_the_long_wording(kind: str) -> None:
+    """With a long link only the short wording fits, and the PIN is still in it."""
+    link = "https://gancang.example-hospital-with-a-long-domain.go.id/track/" + TOKEN * 3
+    text = render(kind, link=link, hospital_name=LONG_HOSPITAL, courier_name=LONG_COURIER, pin="482193")
+    assert_one_gsm7_segment(text)
+    assert ", PIN 482193: " in text
+    assert text.endswith(link)
+
+
+@pytest.mark.parametrize("kind", [kind for kind in SMS_KINDS if kind not in PIN_KINDS])
+def test_the_pin_stays_out_of_messages_after_the_handover_starts(kind: str) -> None:
+    assert render(kind, pin="4821") == render(kind)
+
+
+@pytest.mark.parametrize("pin", ["123", "1234567", "12a4", " 1234", ""])
+def test_a_pin_that_is_not_4_to_6_digits_is_an_error(pin: str) -> None:
+    with pytest.raises(ValueError, match="pin must be 4 to 6 digits"):
+        render("released", pin=pin)
