@@ -83,9 +83,6 @@ class HttpxAdapter(BaseSyncAdapter):
     Errors become the exceptions geopy's adapters must raise, so the geocoder maps them as it does its own.
     """
 
-    def __init__(self, *, proxies: Any, ssl_context: Any) -> None:
-        super().__init__(proxies=proxies, ssl_context=ssl_context)
-
     def get_json(self, url: str, *, timeout: float, headers: Mapping[str, str]) -> Any:
         text = self.get_text(url, timeout=timeout, headers=headers)
         try:
@@ -150,12 +147,14 @@ _limiters_lock = threading.Lock()
 
 
 def service_limiter(config: OnlineGeocoderConfig) -> ServiceLimiter:
-    """The process's limiter for the service the config names: hospitals sharing a server share its pace."""
+    """The process's limiter for the service the config names: hospitals sharing a server share one pace,
+    the slowest any of them configured."""
     key = (config.provider, str(config.base_url or ""))
     with _limiters_lock:
         limiter = _limiters.get(key)
-        if limiter is None or limiter.min_delay_seconds < config.min_delay_seconds:
+        if limiter is None:
             limiter = _limiters[key] = ServiceLimiter(config.min_delay_seconds)
+        limiter.min_delay_seconds = max(limiter.min_delay_seconds, config.min_delay_seconds)
         return limiter
 
 
@@ -181,15 +180,11 @@ def nominatim_confidence(raw: Mapping[str, Any]) -> float:
 
 
 class OnlineGeocoder:
-    def __init__(
-        self,
-        config: OnlineGeocoderConfig,
-        *,
-        geocoder: Geocoder | None = None,
-        limiter: ServiceLimiter | None = None,
-    ) -> None:
+    """One configured provider: cache first, then one rate-limited request, then the service-area check."""
+
+    def __init__(self, config: OnlineGeocoderConfig, *, limiter: ServiceLimiter | None = None) -> None:
         self.config = config
-        self.geocoder = build_geocoder(config) if geocoder is None else geocoder
+        self.geocoder = build_geocoder(config)
         self.limiter = service_limiter(config) if limiter is None else limiter
 
     def geocode(

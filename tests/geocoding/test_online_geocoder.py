@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from dispatch.core.clock import utcnow
 from dispatch.demo_data import HOSPITAL
 from dispatch.geocoding.models import GeocodeCacheEntry
-from dispatch.geocoding.online import OnlineGeocoder, ServiceLimiter, nominatim_confidence
+from dispatch.geocoding.online import OnlineGeocoder, ServiceLimiter, nominatim_confidence, service_limiter
 from dispatch.geocoding.policy import GeocodingPolicy, OnlineGeocoderConfig
 
 PHARMACY = (HOSPITAL.lat, HOSPITAL.lon)
@@ -186,6 +186,22 @@ def test_requests_keep_the_minimum_delay_without_waiting_for_real(session, fake_
         geocoder.geocode(session, "Desa Tamansuruh", center=PHARMACY, radius_km=RADIUS_KM)
     assert route.call_count == 3
     assert fake_time.sleeps == [pytest.approx(0.75)]
+
+
+def test_hospitals_sharing_a_server_share_one_limiter_at_the_slowest_pace():
+    first = OnlineGeocoderConfig(
+        provider="nominatim", user_agent=USER_AGENT, base_url="https://osm.shared.test"
+    )
+    second = first.model_copy(
+        update={"user_agent": "rsud-genteng/2.0 (it@rsud.example)", "min_delay_seconds": 2}
+    )
+    limiter = service_limiter(first)
+    assert service_limiter(second) is limiter
+    assert service_limiter(first) is limiter and limiter.min_delay_seconds == 2
+    other_server = OnlineGeocoderConfig(
+        provider="nominatim", base_url="https://osm.other.test", user_agent=USER_AGENT
+    )
+    assert service_limiter(other_server) is not limiter
 
 
 @pytest.mark.parametrize(
