@@ -100,19 +100,20 @@ class _Shading:
 
 
 def _shades(counts: Mapping[str, int]) -> _Shading:
-    """Equal-width classes from 1 to the busiest desa, at most one per shade and never wider than needed."""
+    """Equal-width classes from 1 to the busiest desa, one shade each, the busiest always the darkest; no
+    wider than needed (three desa with 1 or 2 deliveries get two classes)."""
     most = max(counts.values(), default=0)
     if most == 0:
         return _Shading({}, [])
-    classes = min(len(SHADES), most)
-    bounds = [round(most * (index + 1) / classes) for index in range(classes)]
+    palette = SHADES[-min(len(SHADES), most) :]
+    bounds = [round(most * (index + 1) / len(palette)) for index in range(len(palette))]
     legend = []
     low = 1
-    for shade, high in zip(SHADES, bounds, strict=False):
+    for shade, high in zip(palette, bounds, strict=True):
         legend.append((shade, f"{low}" if low == high else f"{low}–{high}"))
         low = high + 1
     codes = {
-        code: SHADES[next(index for index, high in enumerate(bounds) if count <= high)]
+        code: palette[next(index for index, high in enumerate(bounds) if count <= high)]
         for code, count in counts.items()
     }
     return _Shading(codes, legend)

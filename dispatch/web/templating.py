@@ -13,6 +13,7 @@ templates = Jinja2Templates(
     directory=[
         str(files("dispatch") / "tracking" / "templates"),
         str(files("dispatch") / "console" / "templates"),
+        str(files("dispatch") / "reports" / "templates"),
     ]
 )
 templates.env.filters["wib"] = format_wib

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from reports_seed import seed_orders
+from reports_seed import Seeded, seed_orders
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from dispatch.demo_data import HOSPITAL
 from dispatch.hospitals.models import Hospital
-
-
-@dataclass
-class Seeded:
-    session: Session
-    hospital_id: int
-    other_hospital_id: int
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ figures.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,14 @@ SECOND_HOSPITAL = {
     "kabupaten_code": "35.10",
     "phone": "0333-845-839",
 }
+
+
+@dataclass
+class Seeded:
+    session: Session
+    hospital_id: int
+    other_hospital_id: int
+
 
 KECAMATAN = {"35.10.01": "Pesanggaran", "35.10.02": "Bangorejo"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from conftest import Seeded
+from reports_seed import Seeded
 
 from dispatch.reports import repository
 from dispatch.reports.repository import Dimension, GroupFigures
