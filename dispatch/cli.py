@@ -171,6 +171,10 @@ def hospitals_set_policy(
         str | None,
         typer.Option(help='JSON: courier choice, e.g. {"choose_by": "cost", "price_cap_idr": 30000}'),
     ] = None,
+    geocoding: Annotated[
+        str | None,
+        typer.Option(help='JSON: address finding, e.g. {"min_confidence": 0.6, "service_radius_km": 40}'),
+    ] = None,
     messaging: Annotated[
         str | None,
         typer.Option(
@@ -183,6 +187,7 @@ def hospitals_set_policy(
     from pydantic import ValidationError
 
     from dispatch.dispatching.policy import DispatchPolicy
+    from dispatch.geocoding.policy import GeocodingPolicy
     from dispatch.hospitals.models import Hospital
     from dispatch.notify.settings import MessagingSettings
 
@@ -215,6 +220,10 @@ def hospitals_set_policy(
         if dispatch is not None:
             stored.dispatch_policy = DispatchPolicy.model_validate_json(dispatch).model_dump(
                 exclude_unset=True
+            )
+        if geocoding is not None:
+            stored.geocoding_policy = GeocodingPolicy.model_validate_json(geocoding).model_dump(
+                mode="json", exclude_unset=True
             )
         if messaging is not None:
             # Stored as given: the gateway options' secrets would dump masked from the validated model.

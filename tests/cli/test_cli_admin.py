@@ -232,3 +232,15 @@ def test_sources_sinks_and_policies_are_checked_before_they_are_stored(session: 
     assert bad_dispatch.exit_code != 0
     session.refresh(hospital)
     assert hospital.dispatch_policy == {"choose_by": "preference", "price_cap_idr": 30000}
+
+    geocoding = '{"min_confidence": 0.6, "service_radius_km": 40}'
+    result = runner.invoke(
+        app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--geocoding", geocoding]
+    )
+    assert result.exit_code == 0
+    session.refresh(hospital)
+    assert hospital.geocoding_policy == {"min_confidence": 0.6, "service_radius_km": 40.0}
+    bad_geocoding = runner.invoke(
+        app, ["hospitals", "set-policy", "--hospital", "RSUDGTG", "--geocoding", '{"min_confidence": 2}']
+    )
+    assert bad_geocoding.exit_code != 0
