@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dispatch.audit.api import router as audit_router
 from dispatch.auth.api import router as auth_router
 from dispatch.console.api import router as console_router
 from dispatch.core.celery_app import celery_app
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
         auth_router,
         orders_router,
         inbox_router,
+        audit_router,
         webhooks_router,
         messages_router,
         tracking_router,

@@ -1,17 +1,36 @@
-"""Console pages: log in, see orders, release them. Forms carry a CSRF token bound to the session."""
+"""Console pages: log in, work the queues, act on an order, read the audit log.
+
+Forms carry a CSRF token bound to the session; every action is role-checked, scoped to the staff's hospital
+(another hospital's id reads as not found) and written to the audit log in its own transaction.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from typing import Annotated
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
+from dispatch.audit import repository as audit_repository
+from dispatch.audit import service as audit
 from dispatch.auth import service as auth_service
-from dispatch.auth.api import SESSION_COOKIE, optional_staff
+from dispatch.auth.api import SESSION_COOKIE
 from dispatch.auth.models import Role, StaffUser
+from dispatch.console import repository
+from dispatch.console.admin import router as admin_router
+from dispatch.console.forms import (
+    OptionalStaff,
+    csrf_token,
+    not_found,
+    refuse_form,
+    refuse_page,
+    to_login,
+)
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
 from dispatch.dispatching import service as dispatching_service
@@ -27,40 +46,22 @@ from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.api import order_detail, order_public
 from dispatch.orders.models import Order, Patient
-from dispatch.orders.state_machine import OrderStatus, TransitionRefused
+from dispatch.orders.state_machine import CANCELLABLE, OrderStatus, TransitionRefused
 from dispatch.web.templating import templates
 from hospital_adapter.canonical import SourceInputError
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+router.include_router(admin_router)
 
-OptionalStaff = Annotated[StaffUser | None, Depends(optional_staff)]
+S = OrderStatus
 
-
-def csrf_token(request: Request) -> str:
-    session_token = request.cookies.get(SESSION_COOKIE, "")
-    return hmac.new(
-        settings.secret_key.encode(), f"csrf:{session_token}".encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def _to_login() -> RedirectResponse:
-    return RedirectResponse("/console/login", status_code=303)
-
-
-def refuse_form(
-    request: Request, user: StaffUser | None, csrf: str, refusal: str, role: Role = Role.PHARMACIST
-) -> Response | None:
-    """The checks every console form post makes: logged in, our own form (CSRF), and the role it needs.
-
-    ``refusal`` says, in Bahasa Indonesia and English, who alone may do this.
-    """
-    if user is None:
-        return _to_login()
-    if not hmac.compare_digest(csrf, csrf_token(request)):
-        return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, role):
-        return Response(refusal, status_code=403)
-    return None
+# The queues staff work, by the order states in them; "problems" adds orders with an unanswered alert.
+QUEUES: Final[dict[str, frozenset[OrderStatus]]] = {
+    "awaiting_release": frozenset({S.AWAITING_RELEASE}),
+    "active": frozenset({S.RELEASED, S.READY, S.BOOKING, S.COURIER_ASSIGNED, S.PICKED_UP}),
+    "problems": frozenset({S.NO_COURIER, S.DELIVERY_FAILED}),
+}
+AUDIT_PAGE_SIZE: Final = 50
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -96,23 +97,35 @@ def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()]) 
     if token and hmac.compare_digest(csrf, csrf_token(request)):
         auth_service.logout(session, token)
         session.commit()
-    response = _to_login()
+    response = to_login()
     response.delete_cookie(SESSION_COOKIE)
     return response
 
 
 @router.get("", response_class=HTMLResponse)
-def orders_page(request: Request, session: SessionDep, user: OptionalStaff, status: str = "") -> Response:
+def orders_page(
+    request: Request, session: SessionDep, user: OptionalStaff, status: str = "", queue: str = ""
+) -> Response:
+    """Every order (filtered by status), or one of the queues: awaiting release, active, problems."""
     if user is None:
-        return _to_login()
+        return to_login()
     status_filter = OrderStatus(status) if status in OrderStatus.__members__.values() else None
-    orders, count = orders_repository.list_orders(
-        session, user.hospital_id, status=status_filter, limit=200, offset=0
-    )
+    queue = queue if queue in QUEUES else ""
+    if queue == "problems":
+        orders, count = _problem_orders(session, user.hospital_id)
+    elif queue:
+        orders, count = repository.orders_in(session, user.hospital_id, QUEUES[queue])
+    else:
+        orders, count = orders_repository.list_orders(
+            session, user.hospital_id, status=status_filter, limit=200, offset=0
+        )
     context = {
         "user": user,
         "orders": [order_public(session, o) for o in orders],
         "count": count,
+        "queue": queue,
+        "queue_counts": _queue_counts(session, user.hospital_id),
+        "quarantined": repository.quarantined_count(session, user.hospital_id),
         "status": status_filter,
         "statuses": list(OrderStatus),
         "csrf": csrf_token(request),
@@ -122,16 +135,80 @@ def orders_page(request: Request, session: SessionDep, user: OptionalStaff, stat
     return templates.TemplateResponse(request, "orders.html", context)
 
 
+def _problem_orders(session: Session, hospital_id: int) -> tuple[Sequence[Order], int]:
+    """No courier, failed deliveries, and any order still under way with an alert nobody answered."""
+    stuck, _ = repository.orders_in(session, hospital_id, QUEUES["problems"])
+    alerted, _ = repository.orders_with_open_alerts(session, hospital_id)
+    merged = {o.id: o for o in [*stuck, *alerted]}
+    rows = sorted(merged.values(), key=lambda o: (o.status_changed_at, o.id or 0))
+    return rows, len(rows)
+
+
+def _queue_counts(session: Session, hospital_id: int) -> dict[str, int]:
+    counts = {name: repository.orders_in(session, hospital_id, states)[1] for name, states in QUEUES.items()}
+    counts["problems"] = _problem_orders(session, hospital_id)[1]
+    counts["needs_address"] = repository.orders_in(session, hospital_id, {S.NEEDS_ADDRESS})[1]
+    return counts
+
+
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order_page(order_id: int, request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    """One order: its timeline (alerts included, such as an unknown courier status), bookings, tracking link,
-    and a map of its kecamatan; an order whose address is in doubt can be placed there by a dispatcher."""
+    """One order: its timeline (alerts included, such as an unknown courier status), handover, bookings,
+    tracking link, and a map of its kecamatan; the actions the staff's role allows in the order's state."""
     if user is None:
-        return _to_login()
+        return to_login()
     order = orders_repository.get_order(session, user.hospital_id, order_id)
     if order is None:
-        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+        return not_found()
     return _order_page(request, session, user, order)
+
+
+@router.get("/orders/{order_id}/live", response_class=HTMLResponse)
+def order_live(order_id: int, request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+    """The part of the order page that changes on its own (status, handover, timeline, bookings), fetched
+    every few seconds by the page's script; the rest of the page, and a half-typed form, stay as they are."""
+    if user is None:
+        return Response("Sesi berakhir / session ended", status_code=401)
+    order = orders_repository.get_order(session, user.hospital_id, order_id)
+    if order is None:
+        return not_found()
+    return templates.TemplateResponse(request, "_order_live.html", _live_context(session, order))
+
+
+@dataclass(frozen=True)
+class Handover:
+    """How the parcel reached the patient, from the courier's delivered report and the patient's own word."""
+
+    delivered_at: datetime | None
+    receiver: str | None
+    proof_url: str | None
+    confirmed_at: datetime | None
+
+
+def _handover(session: Session, order: Order) -> Handover | None:
+    if order.status != S.DELIVERED or order.id is None:
+        return None
+    delivered = [e for e in orders_repository.events_for(session, order.id) if e.to_status == S.DELIVERED]
+    data = delivered[-1].data if delivered else {}
+    proof = data.get("proof_of_delivery_url")
+    return Handover(
+        delivered_at=delivered[-1].at if delivered else None,
+        receiver=data.get("receiver_name"),
+        # Only a web link becomes a link: a courier's report must not put script into a staff page.
+        proof_url=proof if isinstance(proof, str) and proof.startswith(("https://", "http://")) else None,
+        confirmed_at=order.receipt_confirmed_at,
+    )
+
+
+def _live_context(session: Session, order: Order) -> dict[str, object]:
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    return {
+        "order": order_detail(session, order),
+        "handover": _handover(session, order),
+        "patient_name": patient.name,
+        "open_alert": repository.has_open_alert(session, order),
+    }
 
 
 def _order_page(
@@ -143,19 +220,22 @@ def _order_page(
     error: str = "",
     status_code: int = 200,
 ) -> Response:
-    can_choose = (
-        auth_service.may(user, Role.DISPATCHER) and order.status in dispatching_service.COURIER_CHOOSABLE
-    )
-    can_locate = auth_service.may(user, Role.DISPATCHER) and order.status == OrderStatus.NEEDS_ADDRESS
+    dispatcher = auth_service.may(user, Role.DISPATCHER)
+    can_choose = dispatcher and order.status in dispatching_service.COURIER_CHOOSABLE
+    can_locate = dispatcher and order.status == S.NEEDS_ADDRESS
     hospital = session.get(Hospital, order.hospital_id)
     patient = session.get(Patient, order.patient_id)
     assert hospital is not None and patient is not None
     area = maps.area_for((order.kecamatan_code, patient.district_code), hospital.kabupaten_code)
+    live = _live_context(session, order)
     context = {
+        **live,
         "user": user,
-        "order": order_detail(session, order),
         "csrf": csrf_token(request),
-        "can_release": auth_service.may(user, Role.PHARMACIST),
+        "can_release": auth_service.may(user, Role.PHARMACIST) and order.status == S.AWAITING_RELEASE,
+        "can_cancel": auth_service.may(user, Role.PHARMACIST) and order.status in CANCELLABLE,
+        "can_rebook": dispatcher and order.status in dispatching_service.REBOOKABLE,
+        "can_acknowledge": dispatcher and bool(live["open_alert"]),
         "courier_accounts": (
             hospitals_repository.enabled_courier_accounts(session, user.hospital_id) if can_choose else []
         ),
@@ -196,6 +276,10 @@ def _map(area: str, pins: list[maps.Pin], *, highlight: str | None = None, svg_i
     return maps.area_map(area, pins, highlight=highlight, svg_id=svg_id)
 
 
+def _to_order(order_id: int, flash: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/orders/{order_id}?flash={flash}", status_code=303)
+
+
 @router.post("/orders/{order_id}/location")
 def locate_order(
     order_id: int,
@@ -222,9 +306,9 @@ def locate_order(
     assert user is not None
     order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
     if order is None:
-        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
-    if order.status != OrderStatus.NEEDS_ADDRESS:
-        return RedirectResponse(f"/console/orders/{order_id}?flash=location_not_needed", status_code=303)
+        return not_found()
+    if order.status != S.NEEDS_ADDRESS:
+        return _to_order(order_id, "location_not_needed")
     hospital = session.get(Hospital, order.hospital_id)
     assert hospital is not None
     try:
@@ -237,8 +321,17 @@ def locate_order(
         return _order_page(request, session, user, order, error=str(exc), status_code=422)
     if desa and dusun.strip():
         _note_dusun(session, order, dusun.strip(), user.username)
+    audit.record(
+        session,
+        user,
+        "order.set_location",
+        "order",
+        order_id,
+        f"desa {desa}" if desa else "pin",
+        {"lat": point[0], "lon": point[1]},
+    )
     session.commit()
-    return RedirectResponse(f"/console/orders/{order_id}?flash=located", status_code=303)
+    return _to_order(order_id, "located")
 
 
 def _note_dusun(session: SessionDep, order: Order, dusun: str, actor: str) -> None:
@@ -255,11 +348,11 @@ def _note_dusun(session: SessionDep, order: Order, dusun: str, actor: str) -> No
 def needs_address_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
     """The queue of orders waiting for a position, with their best guesses on a map of the hospital's area."""
     if user is None:
-        return _to_login()
+        return to_login()
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     orders, count = orders_repository.list_orders(
-        session, user.hospital_id, status=OrderStatus.NEEDS_ADDRESS, limit=200, offset=0
+        session, user.hospital_id, status=S.NEEDS_ADDRESS, limit=200, offset=0
     )
     patients = {o.id: session.get(Patient, o.patient_id) for o in orders}
     context = {
@@ -293,15 +386,81 @@ def choose_courier(
     assert user is not None
     order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
     if order is None:
-        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+        return not_found()
+    reason = reason.strip() or "-"
     try:
-        dispatching_service.choose_courier_by_hand(
-            session, order, account_id, user.username, reason.strip() or "-"
-        )
+        dispatching_service.choose_courier_by_hand(session, order, account_id, user.username, reason)
     except dispatching_service.CourierNotChoosable:
-        return RedirectResponse(f"/console/orders/{order_id}?flash=courier_refused", status_code=303)
+        return _to_order(order_id, "courier_refused")
+    audit.record(session, user, "order.choose_courier", "order", order_id, reason, {"account_id": account_id})
     session.commit()
-    return RedirectResponse(f"/console/orders/{order_id}?flash=courier_chosen", status_code=303)
+    return _to_order(order_id, "courier_chosen")
+
+
+@router.post("/orders/{order_id}/rebook")
+def rebook(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    reason: Annotated[str, Form(max_length=300)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Back to dispatch: an order left without a courier, or one whose driver has not picked it up yet."""
+    refused = refuse_form(
+        request,
+        user,
+        csrf,
+        "Hanya dispatcher yang dapat memesan ulang kurir / only dispatchers may re-book",
+        Role.DISPATCHER,
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
+    if order is None:
+        return not_found()
+    reason = reason.strip() or "-"
+    try:
+        dispatching_service.rebook(session, order, user.username, reason)
+    except dispatching_service.NotRebookable:
+        return _to_order(order_id, "rebook_refused")
+    audit.record(session, user, "order.rebook", "order", order_id, reason)
+    session.commit()
+    return _to_order(order_id, "rebook_none_left" if order.status == S.NO_COURIER else "rebooked")
+
+
+@router.post("/orders/{order_id}/acknowledge")
+def acknowledge_alerts(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    note: Annotated[str, Form(max_length=300)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """A person has looked at the order's alerts (checked the courier's portal, called the driver): the order
+    leaves the problems queue until the next alert."""
+    refused = refuse_form(
+        request,
+        user,
+        csrf,
+        "Hanya dispatcher yang dapat menandai peringatan / only dispatchers may mark alerts as handled",
+        Role.DISPATCHER,
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
+    if order is None:
+        return not_found()
+    if not repository.has_open_alert(session, order):
+        return _to_order(order_id, "no_alert")
+    note = note.strip() or "-"
+    orders_service.add_event(session, order, "staff", f"Alerts handled: {note}", actor=user.username)
+    audit.record(session, user, "order.acknowledge_alerts", "order", order_id, note)
+    session.commit()
+    return _to_order(order_id, "acknowledged")
 
 
 @router.post("/orders/{order_id}/release")
@@ -320,20 +479,53 @@ def release(
     assert user is not None
     order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
     if order is None:
-        return Response("Pesanan tidak ditemukan / order not found", status_code=404)
+        return not_found()
     try:
         orders_service.release(session, order, user)
     except (TransitionRefused, orders_service.ReleaseRefused):
         return RedirectResponse("/console?flash=refused", status_code=303)
+    audit.record(session, user, "order.release", "order", order_id)
     session.commit()
     return RedirectResponse("/console?flash=released", status_code=303)
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalStaff,
+    reason: Annotated[str, Form(max_length=300)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """A pharmacist cancels with a reason, which the timeline keeps; a booked courier is told to stand down."""
+    refused = refuse_form(
+        request, user, csrf, "Hanya apoteker yang dapat membatalkan / only pharmacists may cancel"
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
+    if order is None:
+        return not_found()
+    if not reason.strip():
+        return _order_page(
+            request, session, user, order, error="Tulis alasan pembatalan / give a reason", status_code=422
+        )
+    try:
+        orders_service.cancel(session, order, user.username, reason.strip())
+    except TransitionRefused:
+        return _to_order(order_id, "cancel_refused")
+    audit.record(session, user, "order.cancel", "order", order_id, reason.strip())
+    session.commit()
+    return _to_order(order_id, "cancelled")
 
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
     """The quarantine: inbound messages refused with their reason, each re-runnable after a fix."""
     if user is None:
-        return _to_login()
+        return to_login()
     messages = inbox_repository.list_for_hospital(
         session, user.hospital_id, status=InboxStatus.REJECTED, limit=200
     )
@@ -364,9 +556,37 @@ def reprocess_message(
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     try:
-        intake_service.reprocess(inbox_id, hospital)
+        outcomes = intake_service.reprocess(inbox_id, hospital)
     except LookupError:
-        return Response("Pesan tidak ditemukan / message not found", status_code=404)
+        return not_found("Pesan tidak ditemukan / message not found")
+    except intake_service.SourceUnreachable:
+        return RedirectResponse("/console/inbox?flash=unreachable", status_code=303)
     except (intake_service.NotReprocessable, SourceInputError):
         return RedirectResponse("/console/inbox?flash=still_refused", status_code=303)
+    orders = [o.order_id for o in outcomes]
+    audit.record(session, user, "inbox.reprocess", "inbox_message", inbox_id, data={"orders": orders})
+    session.commit()
     return RedirectResponse("/console/inbox?flash=reprocessed", status_code=303)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, session: SessionDep, user: OptionalStaff, page: int = 1) -> Response:
+    """Who did what, newest first, a page at a time; admins only."""
+    refused = refuse_page(
+        user, Role.ADMIN, "Hanya admin yang dapat melihat log audit / only admins may read the audit log"
+    )
+    if refused is not None:
+        return refused
+    assert user is not None
+    page = max(page, 1)
+    entries, count = audit_repository.list_for_hospital(
+        session, user.hospital_id, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE
+    )
+    context = {
+        "user": user,
+        "entries": entries,
+        "count": count,
+        "page": page,
+        "pages": max(1, -(-count // AUDIT_PAGE_SIZE)),
+    }
+    return templates.TemplateResponse(request, "audit.html", context)

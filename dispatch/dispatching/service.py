@@ -241,6 +241,40 @@ def fall_back(session: Session, order: Order, reason: str) -> None:
     enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
 
 
+# Where staff may send an order back to dispatch: left without a courier, or booked but not yet picked up.
+REBOOKABLE = frozenset({S.NO_COURIER, S.BOOKING, S.COURIER_ASSIGNED})
+
+
+class NotRebookable(ValueError):
+    """The order is not waiting for a courier, or its driver already has the medicine."""
+
+
+def rebook(session: Session, order: Order, actor: str, reason: str) -> None:
+    """Staff send the order back to dispatch: a driver who does not come, a courier left without answer.
+
+    A booking the courier still holds is cancelled there first, through the outbox, so two drivers never
+    ride. Couriers already tried are not asked again (an account staff enabled since is); to use one of them
+    again, staff choose it by hand.
+    """
+    if order.status not in REBOOKABLE:
+        raise NotRebookable(
+            f"Pesanan berstatus {order.status.value}; tidak dapat dipesan ulang / "
+            f"the order is {order.status.value}; it cannot be re-booked now"
+        )
+    orders_service.add_event(session, order, "staff", f"Re-booked by staff: {reason}", actor=actor)
+    attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
+    if order.status != S.NO_COURIER and attempt is not None and attempt.status in ACTIVE_ATTEMPT:
+        enqueue(
+            session,
+            orders_service.CANCEL_BOOKING_TOPIC,
+            {"attempt_id": attempt.id},
+            hospital_id=order.hospital_id,
+        )
+        # No longer in charge: its late reports are then treated as a stray booking's, never moving the order.
+        order.current_attempt_id = None
+    fall_back(session, order, f"Sent back to dispatch by {actor}")
+
+
 _INT4_MAX = 2**31 - 1
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from sqlmodel import SQLModel
 
+from dispatch.audit import service as audit
 from dispatch.auth.api import CurrentStaff, Pharmacist
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem
@@ -83,6 +84,10 @@ def reprocess(inbox_id: int, session: SessionDep, user: Pharmacist) -> Reprocess
         raise Problem(422, "Message still refused", str(exc), orders=_orders(exc.outcomes)) from exc
     except SourceInputError as exc:
         raise Problem(422, "Message still refused", str(exc)) from exc
+    # The re-run committed in its own transactions; the entry says it was taken.
+    orders = [o.order_id for o in outcomes]
+    audit.record(session, user, "inbox.reprocess", "inbox_message", inbox_id, data={"orders": orders})
+    session.commit()
     return ReprocessResult(inbox_id=inbox_id, orders=_orders(outcomes))
 
 

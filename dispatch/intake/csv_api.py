@@ -9,10 +9,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from dispatch.audit import service as audit
 from dispatch.auth import service as auth_service
 from dispatch.auth.api import CurrentStaff, optional_staff, role_checker
 from dispatch.auth.models import Role, StaffUser
-from dispatch.console.api import csrf_token, refuse_form
+from dispatch.console.forms import csrf_token, refuse_form
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem, problem_response
 from dispatch.hospitals.models import Hospital
@@ -126,6 +127,7 @@ async def upload_csv(
         )
     hospital = _hospital(session, user)
     report = await run_in_threadpool(ingest_csv, hospital, raw, filename, user.username)
+    _audit(session, user, report)
     if not report.taken:
         return problem_response(
             422,
@@ -149,6 +151,21 @@ def csv_template(_user: CurrentStaff) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{TEMPLATE_FILENAME}"'},
     )
+
+
+def _audit(session: SessionDep, user: StaffUser, report: CsvIngestReport) -> None:
+    """Every upload is kept, taken or not: ``ingest_csv`` committed its own rows, this entry says who sent
+    the file and what came of it."""
+    audit.record(
+        session,
+        user,
+        "intake.csv_upload",
+        "inbox_message",
+        report.inbox_id,
+        report.filename,
+        {"accepted": len(report.accepted), "errors": len(report.errors)},
+    )
+    session.commit()
 
 
 # --- console ----------------------------------------------------------------------------------------------
@@ -205,4 +222,5 @@ async def upload_form(
         return _page(request, user, error=TOO_LARGE, status_code=413)
     hospital = _hospital(session, user)
     report = await run_in_threadpool(ingest_csv, hospital, raw, file.filename, user.username)
+    _audit(session, user, report)
     return _page(request, user, report=report, status_code=200 if report.taken else 422)

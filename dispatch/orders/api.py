@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from dispatch.audit import service as audit
 from dispatch.auth.api import CurrentStaff, Dispatcher, Pharmacist
 from dispatch.auth.models import StaffUser
 from dispatch.core.db import SessionDep
@@ -120,6 +121,7 @@ def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> Order
         service.release(session, order, user)
     except (TransitionRefused, service.ReleaseRefused) as exc:
         raise Problem(409, "Order cannot be released", str(exc)) from exc
+    audit.record(session, user, "order.release", "order", order_id)
     session.commit()
     return order_detail(session, order)
 
@@ -131,6 +133,7 @@ def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: 
         service.cancel(session, order, user.username, body.reason or "Cancelled by staff")
     except TransitionRefused as exc:
         raise Problem(409, "Order cannot be cancelled", str(exc)) from exc
+    audit.record(session, user, "order.cancel", "order", order_id, body.reason)
     session.commit()
     return order_detail(session, order)
 
@@ -145,6 +148,7 @@ def override_eligibility(
         service.override_eligibility(session, order, user, body.justification)
     except TransitionRefused as exc:
         raise Problem(409, "Only an eligibility rejection can be overridden", str(exc)) from exc
+    audit.record(session, user, "order.override_eligibility", "order", order_id, body.justification)
     session.commit()
     return order_detail(session, order)
 
@@ -156,6 +160,8 @@ def set_phone(order_id: int, body: PhoneRequest, session: SessionDep, user: Phar
         service.set_patient_phone(session, order, body.phone, user.username)
     except ValueError as exc:
         raise Problem(422, "Invalid phone", str(exc)) from exc
+    # The number itself stays on the patient's record, not in a log every admin reads.
+    audit.record(session, user, "order.set_phone", "order", order_id)
     session.commit()
     return order_detail(session, order)
 
@@ -172,6 +178,9 @@ def choose_courier(
         )
     except dispatching_service.CourierNotChoosable as exc:
         raise Problem(409, "Courier cannot be chosen", str(exc)) from exc
+    audit.record(
+        session, user, "order.choose_courier", "order", order_id, body.reason, {"account_id": body.account_id}
+    )
     session.commit()
     return order_detail(session, order)
 
@@ -188,5 +197,8 @@ def confirm_location(
         raise Problem(409, "Location cannot change now", str(exc)) from exc
     except locating.LocationRefused as exc:
         raise Problem(422, "Location refused", str(exc)) from exc
+    audit.record(
+        session, user, "order.set_location", "order", order_id, data={"lat": body.lat, "lon": body.lon}
+    )
     session.commit()
     return order_detail(session, order)

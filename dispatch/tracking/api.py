@@ -1,5 +1,6 @@
 """GET /t/{token}: what a patient may see of their delivery, and nothing more; and, while the address is in
-doubt, the one thing the patient may change: where they live (POST /t/{token}/location)."""
+doubt, the one thing the patient may change: where they live (POST /t/{token}/location); once delivered, the
+patient's word that the medicine arrived (POST /t/{token}/received)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,27 @@ def share_location(
     return RedirectResponse(f"{back}&located=1", status_code=303, headers=PRIVATE_HEADERS)
 
 
+@router.post("/t/{token}/received", operation_id="tracking-received")
+def confirm_received(
+    token: str, request: Request, session: SessionDep, lang: Annotated[str, Form(max_length=2)] = "id"
+) -> Response:
+    """The patient says the medicine reached them: for couriers that take no PIN (GoSend) this, with the
+    driver's photo, is the handover's evidence. Only a delivered order takes it, and only once."""
+    lang = "en" if lang == "en" else "id"
+    record = _record(session, token)
+    if record is None:
+        return _not_found(request, lang)
+    order = orders_repository.get_order_for_update(session, record.order_id)
+    assert order is not None
+    if order.status == OrderStatus.DELIVERED and order.receipt_confirmed_at is None:
+        order.receipt_confirmed_at = utcnow()
+        orders_service.add_event(
+            session, order, "patient", "Patient confirmed the medicine was received", actor="patient"
+        )
+        session.commit()
+    return RedirectResponse(f"/t/{token}?lang={lang}", status_code=303, headers=PRIVATE_HEADERS)
+
+
 def _coarse(accuracy: str) -> bool:
     """Whether the phone said its fix is coarser than a house; a browser that says nothing is believed."""
     try:
@@ -167,6 +189,7 @@ def _page(
         "driver_phone": mask_phone(driver_phone) if driver_phone else None,
         # Only while the parcel is on its way: the PIN is what the patient tells the driver at the door.
         "handover_pin": order.handover_pin if order.status in PIN_SHOWN else None,
+        "ask_receipt": order.status == OrderStatus.DELIVERED and order.receipt_confirmed_at is None,
         "ask_location": ask_location,
         "desa_groups": _desa_groups(session, order, hospital, every=every_desa) if ask_location else [],
         "every_desa": every_desa,
