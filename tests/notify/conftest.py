@@ -1,16 +1,10 @@
-"""Fixtures for the message gateways: the three provider gateways registered as their entry points would be,
-and a released order whose "released" SMS waits in the outbox.
-
-pyproject.toml registers only the console gateway in this checkout, so the provider gateways are registered
-here by building the entry points from their classes; ``load_gateway`` then finds them exactly as it finds
-an installed plugin.
-"""
+"""Fixtures for the message gateways: the installed provider gateways with clean caches, and a released order
+whose "released" SMS waits in the outbox."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 from celery import Celery
@@ -20,44 +14,14 @@ from sqlmodel import Session, select
 from dispatch.core.db import new_session
 from dispatch.demo_data import PATIENTS, demo_bundle
 from dispatch.hospitals.models import Hospital
-from dispatch.notify import channels, gateways
-from dispatch.notify.gateways import ENTRY_POINT_GROUP, ConsoleGateway
-from dispatch.notify.gateways.twilio import TwilioGateway
-from dispatch.notify.gateways.whatsapp import WhatsAppGateway
-from dispatch.notify.gateways.zenziva import ZenzivaGateway
+from dispatch.notify import channels
 from dispatch.orders.models import Order, Prescription
 
 
-@dataclass(frozen=True)
-class BuiltEntryPoint:
-    name: str
-    target: type
-    group: str = ENTRY_POINT_GROUP
-
-    @property
-    def value(self) -> str:
-        return f"{self.target.__module__}:{self.target.__qualname__}"
-
-    def load(self) -> type:
-        return self.target
-
-
-PROVIDER_GATEWAYS = [
-    BuiltEntryPoint("console", ConsoleGateway),
-    BuiltEntryPoint("twilio", TwilioGateway),
-    BuiltEntryPoint("zenziva", ZenzivaGateway),
-    BuiltEntryPoint("whatsapp", WhatsAppGateway),
-]
-
-
 @pytest.fixture
-def provider_gateways(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The gateways as ``pyproject.toml`` will register them; caches of built gateways emptied around."""
-
-    def entry_points(*, group: str, name: str | None = None) -> list[BuiltEntryPoint]:
-        return [ep for ep in PROVIDER_GATEWAYS if ep.group == group and (name is None or ep.name == name)]
-
-    monkeypatch.setattr(gateways, "entry_points", entry_points)
+def provider_gateways() -> Iterator[None]:
+    """The installed gateways (entry points in ``pyproject.toml``), with the caches of built gateways
+    emptied around the test so one test's settings never serve another's."""
     channels._parsed.cache_clear()
     channels._built.cache_clear()
     yield
