@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
@@ -84,6 +84,8 @@ class Order(SQLModel, table=True):
     """One delivery of one prescription; ``status`` moves only through the state machine."""
 
     __tablename__ = "orders"
+    # The reports read a hospital's orders by month of release.
+    __table_args__ = (Index("ix_orders_hospital_id_released_at", "hospital_id", "released_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     hospital_id: int = Field(foreign_key="hospitals.id", index=True, ondelete="CASCADE")
