@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     courier_timeout_seconds: float = 10.0
     log_json: bool = False
     log_level: str = "INFO"
+    # An XYZ tile server the hospital runs (e.g. "https://tiles.rsud.example/{z}/{x}/{y}.png"); the console's
+    # maps draw its tiles under the desa polygons. Unset, the maps are the polygons alone: no internet needed.
+    map_tile_url: str | None = Field(default=None, pattern=r"^https?://\S*\{z\}\S*\{x\}\S*\{y\}\S*$")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

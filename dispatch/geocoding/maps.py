@@ -1,7 +1,8 @@
 """Maps without internet tiles: desa polygons from the shipped GeoJSON drawn as SVG, with pins on top.
 
 Dispatchers in a district pharmacy cannot count on a tile server, so the map is drawn from the same polygons
-reverse geocoding reads. Coordinates are projected onto a pixel canvas,
+reverse geocoding reads. When the hospital does run one (``GANCANG_MAP_TILE_URL``), its tiles are laid under the
+polygons as SVG images: still one SVG, no map library. Coordinates are projected onto a pixel canvas,
 rounded to whole pixels and thinned (Douglas-Peucker) so that a kecamatan map stays a few kilobytes; a pixel is
 a few tens of metres there, far finer than the desa-level precision the polygons have anyway.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from xml.sax.saxutils import escape, quoteattr
 
+from dispatch.core.settings import settings
 from dispatch.geocoding.boundaries import Shape, load_boundaries
 from dispatch.geocoding.gazetteer import DESA_LEVELS, KECAMATAN_LEVELS, Unit, load_gazetteer
 
@@ -31,6 +33,8 @@ _STYLE: Final = (
     "text{font:10px sans-serif;fill:#445;text-anchor:middle;pointer-events:none}"
     ".p{stroke:#fff;stroke-width:1.5}.order{fill:#c62828}.hospital{fill:#1565c0}.draft{fill:#ef6c00}"
 )
+# Over a tile layer the desa are outlines with a light tint, so roads and buildings show through.
+_OVER_TILES: Final = ".d{fill-opacity:.25}.d.h{fill-opacity:.5}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +114,56 @@ def area_map(
             f'<path class="d" data-code="{highlight}"', f'<path class="d h" data-code="{highlight}"'
         )
     pin_marks = "".join(_pin(frame, pin) for pin in pins if frame.shows(pin.lat, pin.lon))
+    tiles, style = "", _STYLE
+    if settings.map_tile_url:
+        tiles, style = _tiles(frame, settings.map_tile_url), _STYLE + _OVER_TILES
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(svg_id)}" viewBox="0 0 {frame.width} {frame.height}"'
-        f' width="100%" data-frame="{frame.data}" role="img"><style>{_STYLE}</style>'
-        f'{body}<g id="{escape(svg_id)}-pins">{pin_marks}</g></svg>'
+        f' width="100%" data-frame="{frame.data}" role="img"><style>{style}</style>'
+        f'{tiles}{body}<g id="{escape(svg_id)}-pins">{pin_marks}</g></svg>'
     )
+
+
+def _tiles(frame: Frame, url_template: str) -> str:
+    """The XYZ (Web Mercator) tiles covering the frame, each placed by its corners.
+
+    The frame is equirectangular and a tile Mercator; across one tile (a few kilometres at the zoom chosen)
+    the two differ by well under a pixel at these latitudes, so each tile is simply stretched onto its box.
+    The zoom gives tiles about as many pixels per degree as the frame has.
+    """
+    zoom = max(0, min(18, round(math.log2(frame.scale_x * 360 / 256))))
+    north, west = frame.latlon(0, 0)
+    south, east = frame.latlon(frame.width, frame.height)
+    x_first, x_last = _tile_x(west, zoom), _tile_x(east, zoom)
+    y_first, y_last = _tile_y(north, zoom), _tile_y(south, zoom)
+    images = []
+    for tile_y in range(y_first, y_last + 1):
+        for tile_x in range(x_first, x_last + 1):
+            left, top = frame.xy(_tile_lat(tile_y, zoom), _tile_lon(tile_x, zoom))
+            right, bottom = frame.xy(_tile_lat(tile_y + 1, zoom), _tile_lon(tile_x + 1, zoom))
+            href = url_template.format(z=zoom, x=tile_x, y=tile_y)
+            images.append(
+                f'<image href={quoteattr(href)} x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}"'
+                f' height="{bottom - top:.1f}" preserveAspectRatio="none"/>'
+            )
+    return "".join(images)
+
+
+def _tile_x(lon: float, zoom: int) -> int:
+    return int((lon + 180) / 360 * 2**zoom)
+
+
+def _tile_y(lat: float, zoom: int) -> int:
+    radians = math.radians(lat)
+    return int((1 - math.asinh(math.tan(radians)) / math.pi) / 2 * 2**zoom)
+
+
+def _tile_lon(tile_x: int, zoom: int) -> float:
+    return tile_x / 2**zoom * 360 - 180
+
+
+def _tile_lat(tile_y: int, zoom: int) -> float:
+    return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * tile_y / 2**zoom))))
 
 
 def desa_choices(area_code: str) -> list[tuple[Unit, list[Unit]]]:

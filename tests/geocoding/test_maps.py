@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -120,3 +121,55 @@ def test_a_form_names_a_point_by_desa_or_by_coordinates(gazetteer):
 def test_an_unreadable_form_is_refused_with_a_message(lat, lon, desa, message):
     with pytest.raises(maps.UnreadablePoint, match=message):
         maps.point_from_form(lat, lon, desa, "35.10")
+
+
+def test_without_a_tile_server_the_map_needs_nothing_from_the_internet():
+    assert "<image" not in maps.area_map(MUNCAR)
+
+
+def test_a_configured_tile_server_lays_its_tiles_under_the_polygons(gazetteer, monkeypatch):
+    monkeypatch.setattr(maps.settings, "map_tile_url", "https://tiles.rsud.example/{z}/{x}/{y}.png")
+    sumberberas = gazetteer.get(SUMBERBERAS)
+
+    root = parse(maps.area_map(MUNCAR, [maps.Pin(sumberberas.lat, sumberberas.lon, "#7")]))
+
+    images = root.findall(f"{SVG}image")
+    assert images, "no tiles drawn"
+    assert list(root)[1].tag == f"{SVG}image"  # under the polygons: right after the style
+    width, height = (float(v) for v in root.get("viewBox").split()[2:])
+    boxes = [
+        (
+            float(i.get("x")),
+            float(i.get("y")),
+            float(i.get("x")) + float(i.get("width")),
+            float(i.get("y")) + float(i.get("height")),
+        )
+        for i in images
+    ]
+    # Together the tiles cover the whole canvas.
+    assert min(b[0] for b in boxes) <= 0 and min(b[1] for b in boxes) <= 0
+    assert max(b[2] for b in boxes) >= width and max(b[3] for b in boxes) >= height
+    # The tile the slippy-map formula gives for the desa centroid is placed where the centroid's pin is drawn.
+    [circle] = root.iter(f"{SVG}circle")
+    pin_x, pin_y = float(circle.get("cx")), float(circle.get("cy"))
+    zoom = int(images[0].get("href").split("/")[3])
+    n = 2**zoom
+    tile_x = int((sumberberas.lon + 180) / 360 * n)
+    lat = math.radians(sumberberas.lat)
+    tile_y = int((1 - math.log(math.tan(lat) + 1 / math.cos(lat)) / math.pi) / 2 * n)
+    [containing] = [
+        box
+        for image, box in zip(images, boxes, strict=True)
+        if image.get("href") == f"https://tiles.rsud.example/{zoom}/{tile_x}/{tile_y}.png"
+    ]
+    assert containing[0] <= pin_x <= containing[2] and containing[1] <= pin_y <= containing[3]
+    assert 10 <= zoom <= 14  # about the frame's own scale for a kecamatan
+
+
+def test_a_tile_url_without_its_placeholders_is_refused():
+    from pydantic import ValidationError
+
+    from dispatch.core.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(map_tile_url="https://tiles.rsud.example/tile.png")
