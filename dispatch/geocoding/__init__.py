@@ -1,7 +1,8 @@
 """Offline geocoding of Indonesian addresses to Kemendagri region centroids, and of pins back to desa.
 
 Hospital records carry free-text addresses and, at best, region codes; dispatch needs a position and an honest
-statement of how precise it is. Everything runs from package data, with no network access.
+statement of how precise it is. The gazetteer, the polygons and the maps run from package data, with no network
+access; online geocoders (``online.py``) and a tile server are used only when a hospital configures them.
 """
 
 from dispatch.geocoding.address import Address, PlaceName, parse_address
