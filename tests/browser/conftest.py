@@ -20,10 +20,16 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "browser"
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def free_port():  # type: ignore[no-untyped-def]
+    """A callable giving a port nothing listens on, for the processes a test starts."""
+    return _free_port
 
 
 @pytest.fixture
@@ -60,7 +66,7 @@ def live_server(client) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The test's app over real HTTP on a free port, for a real browser; stopped after the test."""
     import uvicorn
 
-    port = free_port()
+    port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

@@ -8,7 +8,6 @@ import re
 
 import httpx
 import pytest
-from conftest import free_port
 from playwright.sync_api import expect
 
 from dispatch.demo import PATIENTS, demo_bundle, running_stack, seed
@@ -26,7 +25,9 @@ def log_in(page, base: str, username: str, password: str) -> None:  # type: igno
 
 
 @pytest.mark.integration
-def test_a_pharmacist_releases_an_order_and_watches_it_delivered(db, chromium, shot, fetch) -> None:  # type: ignore[no-untyped-def]
+def test_a_pharmacist_releases_an_order_and_watches_it_delivered(
+    db, chromium, shot, fetch, free_port
+) -> None:  # type: ignore[no-untyped-def]
     port, sandbox_port = free_port(), free_port()
     webhook_token = "browser-webhook-token-0123456789"
     credentials = seed(f"http://127.0.0.1:{sandbox_port}", webhook_token)
