@@ -1,4 +1,4 @@
-"""The demo's patients: RSUD Blambangan outpatients in five kecamatan of Banyuwangi (fictional people).
+"""The demo's patients: RSUD Blambangan outpatients in six kecamatan of Banyuwangi (fictional people).
 
 Bundles are built in the SATUSEHAT shape the intake expects: Patient with the AdministrativeCode extension,
 KFA-coded Medication, MedicationRequest with the prescription identifier, and a BPJS PBI Coverage.
@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from couriers.sandbox.config import ScenarioName
 from dispatch.hospitals.models import HospitalCreate
 
 ORG_ID = "100026342"  # a stand-in SATUSEHAT organisation id for RSUD Blambangan in the demo
@@ -39,6 +40,8 @@ class DemoPatient:
     drug: str
     kfa_code: str | None
     quantity: int
+    # How the sandbox courier plays this patient's delivery (matched on the patient's phone).
+    courier_scenario: ScenarioName = "happy"
 
 
 PATIENTS = [
@@ -101,10 +104,38 @@ PATIENTS = [
         "Glibenclamide 5 mg Tablet",
         None,
         30,
+        courier_scenario="no_driver",
+    ),
+    DemoPatient(
+        "RM-014680",
+        "Yatiningsih",
+        "0821-3456-0606",
+        "Lingk. Krajan, Desa Ketapang, Kec. Kalipuro",
+        "3510212003",
+        "02",
+        "03",
+        "Simvastatin 20 mg Tablet",
+        None,
+        30,
+        # The shelter's driver mishears her PIN at the door: the pharmacy sees the alert, then the right PIN.
+        courier_scenario="wrong_pin_first",
     ),
 ]
 
-NO_DRIVER_PATIENT = PATIENTS[4]
+# The hospital's own driver pool at the shelter, on the local partner protocol (courier ``webhook``). It
+# reaches Banyuwangi town and the kecamatan around it, and charges an almost flat fee: GoSend is cheaper for
+# short trips (Glagah), the shelter for longer ones in its area (Kabat, Kalipuro); farther patients only GoSend
+# can reach.
+PARTNER_LABEL = "shelter"
+PARTNER_TARIFF = {
+    "base_fee_idr": 12_500,
+    "per_km_idr": 500,
+    "service_areas": [
+        {"name": "Banyuwangi kota dan sekitarnya", "lat": HOSPITAL.lat, "lon": HOSPITAL.lon, "radius_km": 15}
+    ],
+    # By road: dispatch stretches the straight line (13 km to Ketapang) by the hospital's road factor.
+    "max_distance_km": 20,
+}
 
 
 def demo_bundle(patient: DemoPatient, rx_number: str) -> dict[str, Any]:

@@ -74,6 +74,6 @@ def _admin(engine: Engine) -> APIRouter:
 
     @admin.get("/bookings")
     async def list_bookings() -> dict[str, Any]:
-        return {"bookings": [admin_view(journey) for journey in engine.journeys]}
+        return {"bookings": [admin_view(engine, journey) for journey in engine.journeys]}
 
     return admin

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from couriers.gosend.mapper import normalize_phone
 
-ScenarioName = Literal["happy", "no_driver", "failed_delivery", "driver_cancels"]
+ScenarioName = Literal["happy", "wrong_pin_first", "no_driver", "failed_delivery", "driver_cancels"]
 DialectName = Literal["gosend", "grabexpress", "lalamove", "webhook"]
 FaultKind = Literal["server_error", "timeout", "rate_limit"]
 
@@ -44,7 +44,8 @@ class Rule(_Frozen):
     """Per-booking knobs: the newest rule matching a new booking's recipient phone or our reference wins.
 
     Unset knobs fall back to the sandbox-wide values in :class:`SandboxConfig`. ``handover_pin`` is the PIN
-    the sandbox's "patient" tells the local partner's driver (reported on ``job.delivered``).
+    the sandbox's "patient" tells the local partner's driver (reported on ``job.delivered``); it is read at
+    the handover, so a rule naming it still counts for a booking made before the rule was added.
     """
 
     match_phone: str | None = None
@@ -117,13 +118,16 @@ class SandboxConfig(_Frozen):
 
     Journeys:
 
-    - ``default_scenario``: ``happy`` (delivered), ``no_driver``, ``failed_delivery`` (the driver cannot hand
-      over and brings the parcel back) or ``driver_cancels`` (the driver gives the job back after accepting).
+    - ``default_scenario``: ``happy`` (delivered), ``wrong_pin_first`` (delivered, but a local partner's
+      driver first reports a misheard handover PIN and, a step later, the right one; couriers that take no
+      PIN play it as ``happy``), ``no_driver``, ``failed_delivery`` (the driver cannot hand over and brings
+      the parcel back) or ``driver_cancels`` (the driver gives the job back after accepting).
     - ``step_delay_seconds``: time between two statuses of a journey.
     - ``duplicate_events``: every webhook is sent twice (same event id where the protocol has one).
     - ``shuffle``: the second-to-last webhook of a journey is held back and sent after the last one, carrying
       its true time so the receiver can tell it is stale.
-    - ``handover_pin``: what the "patient" tells a local partner's driver; unset means a random PIN per booking.
+    - ``handover_pin``: what the "patient" tells a local partner's driver; unset means a random PIN per
+      booking (a rule's PIN counts even when added after the booking, see :class:`Rule`).
     - ``rules``: per-booking overrides of the above, matched on recipient phone or our reference.
 
     API faults (``faults``; more can be queued at run time with ``POST /_sandbox/faults``): 5xx answers for N

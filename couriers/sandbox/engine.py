@@ -56,6 +56,8 @@ class Step(enum.StrEnum):
     TO_PICKUP = "to_pickup"
     PICKED_UP = "picked_up"
     TO_DROPOFF = "to_dropoff"
+    # The driver reports a handover PIN the receiver did not give (misheard); only couriers taking PINs do.
+    WRONG_PIN = "wrong_pin"
     DELIVERED = "delivered"
     NO_DRIVER = "no_driver"
     DELIVERY_FAILED = "delivery_failed"
@@ -65,6 +67,15 @@ class Step(enum.StrEnum):
 
 SCENARIOS: Mapping[ScenarioName, tuple[Step, ...]] = {
     "happy": (Step.CREATED, Step.ALLOCATED, Step.TO_PICKUP, Step.PICKED_UP, Step.TO_DROPOFF, Step.DELIVERED),
+    "wrong_pin_first": (
+        Step.CREATED,
+        Step.ALLOCATED,
+        Step.TO_PICKUP,
+        Step.PICKED_UP,
+        Step.TO_DROPOFF,
+        Step.WRONG_PIN,
+        Step.DELIVERED,
+    ),
     "no_driver": (Step.CREATED, Step.NO_DRIVER),
     "failed_delivery": (
         Step.CREATED,
@@ -199,11 +210,7 @@ class Engine:
         """The newest matching rule wins, so a test can override an earlier one without clearing."""
         config = self.config
         rule = next(
-            (
-                rule
-                for rule in reversed(self.rules)
-                if rule.match_phone in (None, phone) and rule.match_reference in (None, reference)
-            ),
+            (rule for rule in reversed(self.rules) if _matches(rule, phone, reference)),
             Rule(match_reference=reference),
         )
         return Knobs(
@@ -213,6 +220,23 @@ class Engine:
             shuffle=_unless_none(rule.shuffle, config.shuffle),
             handover_pin=rule.handover_pin or config.handover_pin or f"{self.rng.randint(0, 9999):04d}",
         )
+
+    def handover_pin(self, journey: Journey) -> str:
+        """The PIN the receiver tells the driver, read at the door rather than at booking.
+
+        The order's PIN is made at release and the courier may be booked a moment later, so whoever plays
+        the patient (the demo, a test) can only tell it once the booking may already exist: the newest
+        matching rule that names a PIN wins over the one the journey was booked with.
+        """
+        told = next(
+            (
+                rule.handover_pin
+                for rule in reversed(self.rules)
+                if rule.handover_pin is not None and _matches(rule, journey.phone, journey.reference)
+            ),
+            None,
+        )
+        return told or journey.knobs.handover_pin
 
     def quote(self, origin: tuple[float, float], destination: tuple[float, float]) -> tuple[float, int]:
         distance_km = round(geodesic(origin, destination).km, 3)
@@ -366,6 +390,10 @@ class Engine:
             wait = _retry_after(response)
 
 
+def _matches(rule: Rule, phone: str, reference: str) -> bool:
+    return rule.match_phone in (None, phone) and rule.match_reference in (None, reference)
+
+
 def _unless_none(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
@@ -388,14 +416,14 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def admin_view(journey: Journey) -> dict[str, Any]:
+def admin_view(engine: Engine, journey: Journey) -> dict[str, Any]:
     return {
         "dialect": journey.dialect,
         "provider_order_id": journey.provider_id,
         "reference": journey.reference,
         "phone": journey.phone,
         "scenario": journey.knobs.scenario,
-        "handover_pin": journey.knobs.handover_pin,
+        "handover_pin": engine.handover_pin(journey),
         "status": journey.status,
         "history": [{"status": status, "at": moment.isoformat()} for status, moment in journey.history],
         "webhooks": [asdict(delivery) for delivery in journey.webhooks],

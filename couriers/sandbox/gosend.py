@@ -26,6 +26,7 @@ STATUSES: dict[Step, tuple[str, ...]] = {
     Step.TO_PICKUP: ("out_for_pickup",),
     Step.PICKED_UP: ("picked",),
     Step.TO_DROPOFF: ("out_for_delivery",),
+    Step.WRONG_PIN: (),  # GoSend drivers take no handover PIN: a wrong-PIN-first journey is a happy one
     Step.DELIVERED: ("delivered",),
     Step.NO_DRIVER: ("no_driver",),
     Step.DELIVERY_FAILED: ("rejected",),

@@ -30,6 +30,7 @@ STATUSES: dict[Step, tuple[str, ...]] = {
     Step.TO_PICKUP: ("PICKING_UP",),
     Step.PICKED_UP: ("PENDING_DROP_OFF",),
     Step.TO_DROPOFF: ("IN_DELIVERY",),
+    Step.WRONG_PIN: (),  # no receiver's PIN at Grab: a wrong-PIN-first journey is a happy one
     Step.DELIVERED: ("COMPLETED",),
     Step.NO_DRIVER: ("FAILED",),
     Step.DELIVERY_FAILED: ("IN_RETURN", "RETURNED"),

@@ -35,6 +35,7 @@ STATUSES: dict[Step, tuple[str, ...]] = {
     Step.TO_PICKUP: (),
     Step.PICKED_UP: ("PICKED_UP",),
     Step.TO_DROPOFF: (),
+    Step.WRONG_PIN: (),  # no receiver's PIN at Lalamove: a wrong-PIN-first journey is a happy one
     Step.DELIVERED: ("COMPLETED",),
     Step.NO_DRIVER: ("EXPIRED",),
     Step.DELIVERY_FAILED: ("CANCELED",),

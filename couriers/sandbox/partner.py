@@ -25,12 +25,14 @@ from couriers.sandbox.config import DialectName, PartnerDialectConfig
 from couriers.sandbox.engine import ApiError, Engine, Journey, Outgoing, Step
 
 # "offered" (no driver yet) and "withdrawn" (we cancelled) are the sandbox's own names; nothing is sent for them.
+# "wrong_pin" is its name for a job.delivered carrying a misheard PIN, which the right one follows.
 STATUSES: dict[Step, tuple[str, ...]] = {
     Step.CREATED: ("offered",),
     Step.ALLOCATED: ("job.accepted",),
     Step.TO_PICKUP: (),
     Step.PICKED_UP: ("job.picked_up",),
     Step.TO_DROPOFF: ("job.arriving",),
+    Step.WRONG_PIN: ("wrong_pin",),
     Step.DELIVERED: ("job.delivered",),
     Step.NO_DRIVER: ("job.no_driver",),
     Step.DELIVERY_FAILED: ("job.failed",),
@@ -87,7 +89,7 @@ class Partner:
             return None
         moment = journey.at(status)
         assert moment is not None
-        event_type = "job.cancelled" if status == "withdrawn" else status
+        event_type = {"withdrawn": "job.cancelled", "wrong_pin": "job.delivered"}.get(status, status)
         driver = journey.driver
         data: dict[str, Any] = {
             "job_id": journey.provider_id,
@@ -96,8 +98,9 @@ class Partner:
         if driver is not None and status != "job.no_driver":
             data["driver"] = {"name": driver.name, "phone": "+" + driver.phone, "vehicle_plate": driver.plate}
             data["tracking_url"] = f"https://partner-sandbox.invalid/track/{journey.provider_id}"
-        if status == "job.delivered":
-            data["handover_pin"] = journey.knobs.handover_pin
+        if event_type == "job.delivered":
+            pin = self.engine.handover_pin(journey)
+            data["handover_pin"] = _misheard(pin) if status == "wrong_pin" else pin
             data["proof_photo_url"] = f"{self.config.proof_base_url.rstrip('/')}/{journey.provider_id}.jpg"
             data["receiver"] = {"name": journey.detail["dropoff"]["contact_name"]}
         if status == "withdrawn":
@@ -199,3 +202,8 @@ class Partner:
             raise ApiError(409, f"job {job_id} cannot be cancelled: {journey.status}")
         self.engine.cancel(self, journey, "Cancelled by Gancang")
         return {"status": "cancelled"}
+
+
+def _misheard(pin: str) -> str:
+    """A PIN one digit off, as a driver mishearing it at the door would report; never the right one."""
+    return pin[:-1] + str((int(pin[-1]) + 1) % 10)

@@ -14,6 +14,8 @@ from pydantic import SecretStr
 
 from couriers.base import CourierError, CourierEvent, CourierStatus, DeliveryRequest, ServiceArea
 from couriers.sandbox import SandboxConfig
+from couriers.sandbox.engine import Engine
+from couriers.sandbox.gosend import GoSend
 from couriers.webhook import WebhookPartnerAdapter, WebhookPartnerSettings
 
 FAST = 0.05
@@ -111,6 +113,50 @@ def test_happy_journey_hands_over_with_the_patients_pin(start, banyuwangi_reques
     with pytest.raises(CourierError) as refused:
         adapter.cancel(booking.provider_order_id)
     assert refused.value.status_code == 409
+
+
+def test_a_misheard_pin_is_reported_first_and_the_right_one_a_step_later(start, banyuwangi_request):
+    adapter, receiver, base_url = start(default_scenario="wrong_pin_first")
+    rule = {"match_reference": "RX-MITRA-0001", "handover_pin": "4829"}
+    assert httpx.post(f"{base_url}/_sandbox/rules", json=rule).status_code == 201
+
+    adapter.book(banyuwangi_request)
+    received = events(adapter, receiver.wait_for(5))
+
+    wrong, right = received[-2:]
+    assert [event.provider_status for event in received] == [
+        "job.accepted",
+        "job.picked_up",
+        "job.arriving",
+        "job.delivered",
+        "job.delivered",
+    ]
+    assert (wrong.status, wrong.handover_pin) == (CourierStatus.DELIVERED, "4820")
+    assert right.handover_pin == "4829"
+    assert wrong.event_id != right.event_id  # a new message, as the protocol asks for a second attempt
+    assert wrong.occurred_at < right.occurred_at
+
+
+def test_a_pin_told_after_the_booking_is_the_one_reported(start, banyuwangi_request):
+    """The order's PIN exists only from release, which may come after the courier was already booked."""
+    adapter, receiver, base_url = start(step_delay_seconds=0.3)
+
+    booking = adapter.book(banyuwangi_request)
+    rule = {"match_phone": "+6281234567890", "handover_pin": "0917"}
+    assert httpx.post(f"{base_url}/_sandbox/rules", json=rule).status_code == 201
+    received = events(adapter, receiver.wait_for(4))
+
+    assert received[-1].handover_pin == "0917"
+    jobs = httpx.get(f"{base_url}/_sandbox/bookings").json()["bookings"]
+    assert [(job["provider_order_id"], job["handover_pin"]) for job in jobs] == [
+        (booking.provider_order_id, "0917")
+    ]
+
+
+def test_couriers_without_a_pin_play_a_wrong_pin_journey_as_a_happy_one():
+    engine = Engine(SandboxConfig())
+
+    assert Engine._plan(GoSend(engine), "wrong_pin_first") == Engine._plan(GoSend(engine), "happy")
 
 
 def test_no_driver_journey_gives_the_job_back(start, banyuwangi_request):

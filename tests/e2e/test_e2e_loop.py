@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, create_engine, select
 
 from dispatch.demo import PATIENTS, demo_bundle, running_stack, seed
+from dispatch.dispatching.models import ACTIVE_ATTEMPT, BookingAttempt
 from dispatch.inbox.models import InboxMessage, InboxStatus
 from dispatch.notify.models import SmsMessage
 from dispatch.orders.models import Order, OrderEvent
@@ -24,6 +25,31 @@ from dispatch.outbox.models import OutboxMessage
 pytestmark = pytest.mark.integration
 
 DEMO_TIMEOUT = 300
+
+# The demo's designed outcome, patient by patient: kecamatan, final status, the courier of the last booking.
+# The shelter (courier "webhook") is cheaper in Kabat and Kalipuro, GoSend in Glagah; the others are beyond the
+# shelter's area. The Kalipuro patient's driver reports a misheard PIN first. Tegalsari is left without a
+# courier: GoSend finds no driver there, or, when dispatch reckons the road longer than GoSend's 40 km (34 km
+# in a straight line, times the road factor), nobody is asked.
+EXPECTED = [
+    ("Glagah", "delivered", "gosend"),
+    ("Kabat", "delivered", "webhook"),
+    ("Genteng", "delivered", "gosend"),
+    ("Wongsorejo", "delivered", "gosend"),
+    ("Tegalsari", "no_courier", None),
+    ("Kalipuro", "delivered", "webhook"),
+]
+# Where both couriers reach, both quoted and the cheaper one was booked.
+CHOSEN_BY_PRICE = {
+    "Glagah": "cheapest of 2 quotes: gosend",
+    "Kabat": "cheapest of 2 quotes: webhook",
+    "Kalipuro": "cheapest of 2 quotes: webhook",
+}
+DELIVERED_SMS = {"released", "courier_assigned", "picked_up", "delivered"}
+# The PIN reminder when the driver heads for the door: sent at most once, like every kind, but only where
+# dispatch sends it at all, so it is neither required nor refused here.
+PIN_REMINDER_SMS = "arriving"
+PIN_ALERT = "handover PIN missing or wrong; not marked delivered"
 
 
 def free_port() -> int:
@@ -40,24 +66,84 @@ def run_demo_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=DEMO_TIMEOUT)
 
 
+def failure_report(result: subprocess.CompletedProcess[str], data_dir: Path) -> str:
+    """The demo's own output and the end of the worker's log, where a crashed worker says why."""
+    worker_log = data_dir / "logs" / "worker.log"
+    log_tail = worker_log.read_text(errors="replace")[-3000:] if worker_log.exists() else "(no worker log)"
+    return result.stdout[-3000:] + result.stderr[-3000:] + "\n--- worker.log ---\n" + log_tail
+
+
+def delivered_pins(session: Session, attempt: BookingAttempt) -> list[str]:
+    """The PINs the partner reported on job.delivered for this booking, in the order they arrived."""
+    messages = session.exec(
+        select(InboxMessage).where(InboxMessage.source == "courier:webhook").order_by(col(InboxMessage.id))
+    ).all()
+    bodies = [json.loads(message.body) for message in messages]
+    return [
+        body["data"]["handover_pin"]
+        for body in bodies
+        if body["type"] == "job.delivered" and body["data"]["job_id"] == attempt.provider_order_id
+    ]
+
+
+def assert_demo_outcome(session: Session, stdout: str) -> None:
+    """What the demo must end with, whichever database and broker it ran on."""
+    orders = session.exec(select(Order).order_by(col(Order.id))).all()
+    assert [(o.kecamatan_name, o.status.value) for o in orders] == [(k, s) for k, s, _ in EXPECTED]
+    for order, (kecamatan, status, courier) in zip(orders, EXPECTED, strict=True):
+        timeline = session.exec(
+            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(col(OrderEvent.id))
+        ).all()
+        attempts = session.exec(
+            select(BookingAttempt).where(BookingAttempt.order_id == order.id).order_by(col(BookingAttempt.id))
+        ).all()
+        delivered = [e for e in timeline if e.to_status == "delivered"]
+        assert len(delivered) == (status == "delivered"), kecamatan
+        alerts = [e for e in timeline if PIN_ALERT in e.detail]
+        if courier is None:
+            assert [(a.courier, a.status.value) for a in attempts] in ([], [("gosend", "no_driver")])
+            reason = "no_driver" if attempts else "no enabled courier can take this order"
+            assert any(reason in e.detail for e in timeline), kecamatan
+            continue
+        booked = attempts[-1]
+        assert (booked.courier, booked.quoted_price_idr is not None) == (courier, True), kecamatan
+        booking = next(e.detail for e in timeline if e.to_status == "booking")
+        assert CHOSEN_BY_PRICE.get(kecamatan, "cheapest of 1 quotes") in booking, booking
+        if courier == "webhook":
+            # The order was marked delivered by the report carrying its PIN, and by no other.
+            pins = delivered_pins(session, booked)
+            assert order.handover_pin is not None and pins[-1] == order.handover_pin, kecamatan
+            if kecamatan == "Kalipuro":
+                assert len(pins) == 2 and pins[0] != order.handover_pin
+                assert [e.kind for e in alerts] == ["alert"] and alerts[0].id < delivered[0].id
+            else:
+                assert (pins, alerts) == ([order.handover_pin], [])
+        else:
+            assert alerts == []
+
+    sms = Counter((m.order_id, m.kind) for m in session.exec(select(SmsMessage)).all())
+    assert max(sms.values()) == 1, sms  # never the same message twice
+    assert [{kind for order_id, kind in sms if order_id == o.id} - {PIN_REMINDER_SMS} for o in orders] == [
+        DELIVERED_SMS if status == "delivered" else {"released", "no_courier"} for _, status, _ in EXPECTED
+    ], sms
+
+    # Nothing stuck: every side effect done, every booking over, every accepted webhook applied.
+    assert session.exec(select(OutboxMessage).where(col(OutboxMessage.processed_at).is_(None))).all() == []
+    assert [a for a in session.exec(select(BookingAttempt)).all() if a.status in ACTIVE_ATTEMPT] == []
+    waiting = (InboxStatus.RECEIVED, InboxStatus.ACCEPTED)
+    assert session.exec(select(InboxMessage).where(col(InboxMessage.status).in_(waiting))).all() == []
+
+    assert "/t/" in stdout and "/console" in stdout
+    assert "Sarinah: no_courier" in stdout  # the final report says what happened to her order
+    assert "Slamet Riyadi: delivered, courier shelter (webhook) quoted Rp" in stdout
+    assert "Siti Aminah: delivered, courier gosend quoted Rp" in stdout
+
+
 def test_demo_until_done_on_postgres_and_redis(session: Session, tmp_path: Path) -> None:
     result = run_demo_process(dict(os.environ), tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, failure_report(result, Path(os.environ["GANCANG_DATA_DIR"]))
 
-    orders = session.exec(select(Order).order_by(col(Order.id))).all()
-    assert [o.status.value for o in orders] == ["delivered"] * 4 + ["no_courier"]
-    assert [o.kecamatan_name for o in orders] == ["Glagah", "Kabat", "Genteng", "Wongsorejo", "Tegalsari"]
-    no_driver_events = session.exec(select(OrderEvent).where(OrderEvent.order_id == orders[4].id)).all()
-    assert any("no_driver" in e.detail for e in no_driver_events)
-    unfinished = session.exec(select(OutboxMessage).where(col(OutboxMessage.processed_at).is_(None))).all()
-    assert unfinished == []
-    kinds = Counter((m.order_id, m.kind) for m in session.exec(select(SmsMessage)).all())
-    assert all(count == 1 for count in kinds.values())
-    assert {kind for order_id, kind in kinds if order_id == orders[0].id} == {
-        "released", "courier_assigned", "picked_up", "delivered",
-    }  # fmt: skip
-    assert "/t/" in result.stdout and "/console" in result.stdout
-    assert "Sarinah: no_courier" in result.stdout  # the final report says what happened to her order
+    assert_demo_outcome(session, result.stdout)
 
 
 def test_demo_until_done_on_embedded_defaults(tmp_path: Path) -> None:
@@ -68,16 +154,14 @@ def test_demo_until_done_on_embedded_defaults(tmp_path: Path) -> None:
         if not k.startswith("GANCANG_") and k not in ("DATABASE_URL", "REDIS_URL")
     }
     result = run_demo_process(env, tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with sqlite3.connect(tmp_path / "var" / "gancang.db") as db:
-        statuses = [row[0] for row in db.execute("SELECT status FROM orders ORDER BY id")]
-        sms = Counter(db.execute("SELECT order_id, kind FROM sms_messages ORDER BY order_id").fetchall())
-    assert statuses == ["delivered"] * 4 + ["no_courier"]
-    assert max(sms.values()) == 1, sms  # never the same message twice
-    delivered_kinds = {"released", "courier_assigned", "picked_up", "delivered"}
-    assert [{kind for (order, kind) in sms if order == n} for n in range(1, 6)] == [delivered_kinds] * 4 + [
-        {"released", "no_courier"}
-    ], sms
+    assert result.returncode == 0, failure_report(result, tmp_path / "var")
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'gancang.db'}")
+    try:
+        with Session(engine) as session:
+            assert_demo_outcome(session, result.stdout)
+    finally:
+        engine.dispose()
     assert "embedded (filesystem)" in result.stdout
 
 
@@ -119,6 +203,15 @@ def test_duplicate_and_reordered_webhooks_failed_delivery_and_driver_cancel(sess
                 break
             time.sleep(0.5)
     assert statuses == ["delivered", "delivery_failed", "no_courier"]
+    couriers = [
+        session.exec(select(BookingAttempt).where(BookingAttempt.order_id == i)).one().courier
+        for i in order_ids
+    ]
+    assert couriers == [
+        "gosend",
+        "webhook",
+        "gosend",
+    ]  # the failed delivery is the shelter's, over its own protocol
     duplicates = session.exec(select(InboxMessage).where(InboxMessage.status == InboxStatus.DUPLICATE)).all()
     assert duplicates, "the sandbox sent every webhook twice; the inbox must have caught the copies"
     per_kind = Counter((m.order_id, m.kind) for m in session.exec(select(SmsMessage)).all())
