@@ -7,6 +7,7 @@ dispatch, so a broken entry point, a wrong object behind it, or a name clash rai
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -86,3 +87,19 @@ def build_adapter(
 ) -> CourierAdapter:
     """Validate raw settings with the courier's own model and build its adapter."""
     return get_plugin(name).build(validate_settings(name, settings), transport)
+
+
+def webhook_adapter(name: str, settings: Mapping[str, Any]) -> CourierAdapter:
+    """An adapter to verify and parse webhooks with, built once per distinct settings and shared.
+
+    Every webhook is verified against each enabled account of its courier, and validating settings and
+    building an adapter cost more than the check itself. The settings are the key, so a rotated secret or an
+    edited account is a new adapter at once, and so is a courier whose plugin was loaded again. Callers
+    never close it; it opens no connection unless asked to call the courier, which webhooks do not.
+    """
+    return _built(get_plugin(name), json.dumps(settings, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _built(plugin: CourierPlugin, settings_json: str) -> CourierAdapter:
+    return build_adapter(plugin.name, json.loads(settings_json))

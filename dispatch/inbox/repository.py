@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -35,6 +36,19 @@ def archivable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items() if name.lower() in ARCHIVED_HEADERS}
 
 
+def archive_row(
+    *, source: str, body: bytes, headers: Mapping[str, str], hospital_id: int | None = None
+) -> dict[str, Any]:
+    """The inbox columns of a message as received; the model's defaults fill in the rest."""
+    return {
+        "source": source,
+        "hospital_id": hospital_id,
+        "content_type": headers.get("content-type", "")[:100],
+        "headers": archivable_headers(headers),
+        "body": body,
+    }
+
+
 def archive(
     session: Session,
     *,
@@ -43,15 +57,35 @@ def archive(
     headers: Mapping[str, str],
     hospital_id: int | None = None,
 ) -> InboxMessage:
-    message = InboxMessage(
-        source=source,
-        hospital_id=hospital_id,
-        content_type=headers.get("content-type", "")[:100],
-        headers=archivable_headers(headers),
-        body=body,
-    )
+    message = InboxMessage(**archive_row(source=source, body=body, headers=headers, hospital_id=hospital_id))
     session.add(message)
     return message
+
+
+def update_message(
+    session: Session,
+    message_id: int,
+    status: InboxStatus,
+    error: str | None = None,
+    *,
+    hospital_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    """One UPDATE on the table, no read first and no ORM bookkeeping: every webhook settles its message here.
+
+    Setting ``dedupe_key`` is where a second copy of an event breaks the unique (source, dedupe_key).
+    """
+    table = InboxMessage.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {
+        "status": status,
+        "error": _clipped(error),
+        "processed_at": utcnow() if status in FINAL_STATUSES else None,
+    }
+    if hospital_id is not None:
+        values["hospital_id"] = hospital_id
+    if dedupe_key is not None:
+        values["dedupe_key"] = dedupe_key
+    session.execute(update(table).where(table.c.id == message_id).values(**values))
 
 
 def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from sqlmodel import Session
 
-from dispatch.core.db import new_session
+from dispatch.core.db import insert_rows, new_session
 from dispatch.inbox import repository
 from dispatch.inbox.models import InboxMessage, InboxStatus
 
@@ -14,33 +14,35 @@ from dispatch.inbox.models import InboxMessage, InboxStatus
 def archive_raw(
     source: str, body: bytes, headers: Mapping[str, str], *, hospital_id: int | None = None
 ) -> int:
-    """Commits at once: even if parsing or the database work after it fails, the raw message stays."""
+    """Commits at once: even if parsing or the database work after it fails, the raw message stays.
+
+    One INSERT … RETURNING without ORM objects: every courier webhook and receipt starts here.
+    """
     with new_session() as session:
-        message = repository.archive(
-            session, source=source, body=body, headers=headers, hospital_id=hospital_id
+        (message_id,) = insert_rows(
+            session,
+            InboxMessage,
+            [repository.archive_row(source=source, body=body, headers=headers, hospital_id=hospital_id)],
         )
         session.commit()
-        assert message.id is not None
-        return message.id
+        return message_id
 
 
 def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> None:
-    _settle(message_id, InboxStatus.REJECTED, reason, hospital_id)
+    settle(message_id, InboxStatus.REJECTED, reason, hospital_id=hospital_id)
 
 
 def ignore(message_id: int, reason: str, *, hospital_id: int | None = None) -> None:
     """Kept for the record, but not quarantined: staff have nothing to fix."""
-    _settle(message_id, InboxStatus.IGNORED, reason, hospital_id)
+    settle(message_id, InboxStatus.IGNORED, reason, hospital_id=hospital_id)
 
 
-def _settle(message_id: int, status: InboxStatus, reason: str, hospital_id: int | None) -> None:
+def settle(
+    message_id: int, status: InboxStatus, reason: str | None, *, hospital_id: int | None = None
+) -> None:
     with new_session() as session:
-        message = session.get(InboxMessage, message_id)
-        if message is not None:
-            repository.mark(message, status, reason)
-            if hospital_id is not None:
-                message.hospital_id = hospital_id
-            session.commit()
+        repository.update_message(session, message_id, status, reason, hospital_id=hospital_id)
+        session.commit()
 
 
 def archive_many(source: str, bodies: list[bytes], *, hospital_id: int | None) -> list[int]:

@@ -7,17 +7,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from couriers.base import CourierAdapter, CourierEvent, WebhookIgnored, WebhookPayloadError
-from couriers.registry import build_adapter, get_plugin
+from couriers.registry import get_plugin, webhook_adapter
 from dispatch.core.db import new_session
 from dispatch.dispatching import repository as dispatching_repository
-from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import CourierAccount
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox import service as inbox_service
 from dispatch.inbox.models import InboxMessage, InboxStatus
-from dispatch.outbox.service import enqueue
+from dispatch.outbox.service import enqueue_now
+from dispatch.webhooks import repository
+from dispatch.webhooks.repository import AccountKey
 
 APPLY_TOPIC = "webhooks.apply"
 
@@ -34,18 +36,18 @@ class WebhookResult:
 
 
 def _authenticated_accounts(
-    accounts: list[CourierAccount], headers: Mapping[str, str], body: bytes
-) -> list[tuple[CourierAccount, CourierAdapter]]:
+    accounts: Sequence[AccountKey], headers: Mapping[str, str], body: bytes
+) -> list[tuple[AccountKey, CourierAdapter]]:
     """Every account whose secret this webhook proves; several when accounts were given the same token."""
     matched = []
     for account in accounts:
-        adapter = build_adapter(account.courier, account.settings)
+        adapter = webhook_adapter(account.courier, account.settings)
         if adapter.verify_webhook(headers, body):
             matched.append((account, adapter))
     return matched
 
 
-def _hospital_of(accounts: Sequence[CourierAccount]) -> int | None:
+def _hospital_of(accounts: Sequence[AccountKey]) -> int | None:
     """The hospital a message belongs to, when the matching accounts agree on one."""
     hospitals = {account.hospital_id for account in accounts}
     return hospitals.pop() if len(hospitals) == 1 else None
@@ -59,6 +61,8 @@ def _dedupe_key(event_id: str) -> str:
 
 
 def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
+    """Two transactions on the common path: the raw archive, committed before anything reads the message,
+    then the accounts, the booking, the inbox verdict and the queued state change together."""
     # A path segment of any length must not stop the archiving (the column holds 64 characters).
     inbox_id = inbox_service.archive_raw(f"courier:{courier}"[:_SOURCE_MAX], body, headers)
     try:
@@ -72,73 +76,72 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
         inbox_service.ignore(inbox_id, "empty body: a registration probe")
         return WebhookResult(200, "Probe acknowledged")
     with new_session() as session:
-        accounts = list(hospitals_repository.enabled_accounts_for_courier(session, courier))
-    matched = _authenticated_accounts(accounts, headers, body)
-    if not matched:
-        inbox_service.reject(inbox_id, "authentication failed")
-        return WebhookResult(401, "Webhook authentication failed", "Missing or wrong webhook credentials.")
-    candidates = [account for account, _adapter in matched]
-    try:
-        event = matched[0][1].parse_webhook(headers, body)
-    except WebhookIgnored as exc:
-        inbox_service.ignore(inbox_id, str(exc), hospital_id=_hospital_of(candidates))
-        return WebhookResult(200, "Acknowledged; nothing to apply", str(exc))
-    except WebhookPayloadError as exc:
-        inbox_service.reject(inbox_id, f"unparseable: {exc}", hospital_id=_hospital_of(candidates))
-        return WebhookResult(400, "Malformed webhook", str(exc))
-    return _accept(inbox_id, candidates, event)
+        matched = _authenticated_accounts(repository.enabled_accounts(session, courier), headers, body)
+        candidates = [account for account, _adapter in matched]
+        if not matched:
+            status, reason = InboxStatus.REJECTED, "authentication failed"
+            result = WebhookResult(
+                401, "Webhook authentication failed", "Missing or wrong webhook credentials."
+            )
+        else:
+            try:
+                event = matched[0][1].parse_webhook(headers, body)
+            except WebhookIgnored as exc:
+                status, reason = InboxStatus.IGNORED, str(exc)
+                result = WebhookResult(200, "Acknowledged; nothing to apply", str(exc))
+            except WebhookPayloadError as exc:
+                status, reason = InboxStatus.REJECTED, f"unparseable: {exc}"
+                result = WebhookResult(400, "Malformed webhook", str(exc))
+            else:
+                return _accept(session, inbox_id, candidates, event)
+    # Settled in a transaction of its own, once the read above has given its connection back.
+    inbox_service.settle(inbox_id, status, reason, hospital_id=_hospital_of(candidates))
+    return result
 
 
-def _accept(inbox_id: int, candidates: list[CourierAccount], event: CourierEvent) -> WebhookResult:
-    with new_session() as session:
-        attempt = dispatching_repository.get_by_provider_id(
-            session, candidates[0].courier, event.provider_order_id
+def _accept(
+    session: Session, inbox_id: int, candidates: list[AccountKey], event: CourierEvent
+) -> WebhookResult:
+    booked_by = repository.booking_account(session, candidates[0].courier, event.provider_order_id)
+    # The booking says whose event this is; it must belong to an account the webhook authenticated as.
+    owners = [c for c in candidates if c.id == booked_by]
+    if not owners:
+        in_flight = dispatching_repository.has_pending_attempt(session, [c.id for c in candidates])
+        session.rollback()
+        if in_flight:
+            # The courier answered faster than our booking task could commit its order number:
+            # ask it to send again shortly rather than lose the report.
+            inbox_service.reject(
+                inbox_id, "booking in flight; sender asked to retry", hospital_id=_hospital_of(candidates)
+            )
+            return WebhookResult(503, "Booking not recorded yet", "Send this event again in a few seconds.")
+        inbox_service.reject(inbox_id, "unknown order", hospital_id=_hospital_of(candidates))
+        return WebhookResult(
+            404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
         )
-        # The booking says whose event this is; it must belong to an account the webhook authenticated as.
-        owners = [c for c in candidates if attempt is not None and c.id == attempt.account_id]
-        if not owners:
-            in_flight = dispatching_repository.has_pending_attempt(
-                session, [c.id for c in candidates if c.id]
-            )
-            session.rollback()
-            if in_flight:
-                # The courier answered faster than our booking task could commit its order number:
-                # ask it to send again shortly rather than lose the report.
-                inbox_service.reject(
-                    inbox_id, "booking in flight; sender asked to retry", hospital_id=_hospital_of(candidates)
-                )
-                return WebhookResult(
-                    503, "Booking not recorded yet", "Send this event again in a few seconds."
-                )
-            inbox_service.reject(inbox_id, "unknown order", hospital_id=_hospital_of(candidates))
-            return WebhookResult(
-                404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
-            )
-        account = owners[0]
-        message = session.get(InboxMessage, inbox_id)
-        assert message is not None
-        message.hospital_id = account.hospital_id
-        message.dedupe_key = _dedupe_key(event.event_id)
-        inbox_repository.mark(message, InboxStatus.ACCEPTED)
-        enqueue(
+    account = owners[0]
+    try:
+        # The unique (source, dedupe_key) refuses a second copy of the event here, before anything is queued.
+        inbox_repository.update_message(
+            session,
+            inbox_id,
+            InboxStatus.ACCEPTED,
+            hospital_id=account.hospital_id,
+            dedupe_key=_dedupe_key(event.event_id),
+        )
+        enqueue_now(
             session,
             APPLY_TOPIC,
             {"inbox_id": inbox_id, "account_id": account.id},
             hospital_id=account.hospital_id,
         )
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            message = session.get(InboxMessage, inbox_id)
-            assert message is not None
-            message.hospital_id = account.hospital_id
-            inbox_repository.mark(message, InboxStatus.DUPLICATE)
-            session.commit()
-            return WebhookResult(200, "Duplicate event", "Already received; ignored.")
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        inbox_service.settle(inbox_id, InboxStatus.DUPLICATE, None, hospital_id=account.hospital_id)
+        return WebhookResult(200, "Duplicate event", "Already received; ignored.")
     return WebhookResult(200, "Accepted")
 
 
 def parse_archived(message: InboxMessage, account: CourierAccount) -> CourierEvent:
-    adapter = build_adapter(account.courier, account.settings)
-    return adapter.parse_webhook(message.headers, message.body)
+    return webhook_adapter(account.courier, account.settings).parse_webhook(message.headers, message.body)
