@@ -34,6 +34,8 @@ def _broker_config() -> dict[str, Any]:
     queue_dir.mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "filesystem://",
+        # Kombu's filesystem transport with messages written whole before a worker can see them.
+        "broker_transport": "dispatch.core.fs_broker:AtomicTransport",
         "broker_transport_options": {
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),

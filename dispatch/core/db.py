@@ -55,7 +55,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
     """SQLite has no row locks and ignores FOR UPDATE. A read meant to be acted upon takes the database's
     write lock instead (BEGIN IMMEDIATE), so two workers cannot both act on the same order state; the
-    Python driver otherwise starts the transaction only at the first write, after both have read."""
+    Python driver otherwise starts the transaction only at the first write, after both have read.
+
+    Repositories therefore ask FOR UPDATE on every database. The SKIP LOCKED claims (the outbox relay, the
+    source poller) stay PostgreSQL-only: a poll holding the whole SQLite database for minutes would lock out
+    the very sessions that store what it reads."""
     if not state.is_select or state.statement._for_update_arg is None:  # type: ignore[attr-defined]
         return
     connection = state.session.connection()

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from dispatch.core.db import is_postgres
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.orders.models import Order
 
@@ -32,8 +31,7 @@ def has_pending_attempt(session: Session, account_ids: list[int]) -> bool:
 
 def get_for_update(session: Session, attempt_id: int) -> BookingAttempt | None:
     query = select(BookingAttempt).where(BookingAttempt.id == attempt_id)
-    if is_postgres(session):
-        query = query.with_for_update()
+    query = query.with_for_update()
     return session.exec(query).first()
 
 

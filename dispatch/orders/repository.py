@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from dispatch.core.db import is_postgres
 from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
 from dispatch.orders.state_machine import OrderStatus
 
@@ -25,7 +24,7 @@ def get_order_for_prescription(
     session: Session, prescription_id: int, *, for_update: bool = False
 ) -> Order | None:
     query = select(Order).where(Order.prescription_id == prescription_id)
-    if for_update and is_postgres(session):
+    if for_update:
         query = query.with_for_update()
     return session.exec(query).first()
 
@@ -37,15 +36,14 @@ def get_order(session: Session, hospital_id: int, order_id: int, *, for_update: 
     other and the second sees the state the first left.
     """
     query = select(Order).where(Order.id == order_id, Order.hospital_id == hospital_id)
-    if for_update and is_postgres(session):
+    if for_update:
         query = query.with_for_update()
     return session.exec(query).first()
 
 
 def get_order_for_update(session: Session, order_id: int) -> Order | None:
     query = select(Order).where(Order.id == order_id)
-    if is_postgres(session):
-        query = query.with_for_update()
+    query = query.with_for_update()
     return session.exec(query).first()
 
 

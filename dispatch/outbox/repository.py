@@ -51,8 +51,7 @@ def claim_for_relay(
 
 def get_for_update(session: Session, message_id: int) -> OutboxMessage | None:
     query = select(OutboxMessage).where(OutboxMessage.id == message_id)
-    if is_postgres(session):
-        query = query.with_for_update()
+    query = query.with_for_update()
     return session.exec(query).first()
 
 

@@ -1,0 +1,59 @@
+"""The embedded broker never hands a worker a message that is still being written (celery/kombu#1551)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from queue import Empty
+
+from kombu import Connection
+
+from dispatch.core.fs_broker import PARTIAL_SUFFIX
+
+
+def connect(folder: Path) -> Connection:
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
+    return Connection(
+        "filesystem://", transport="dispatch.core.fs_broker:AtomicTransport", transport_options=options
+    )
+
+
+def test_a_message_being_written_is_not_taken(tmp_path: Path) -> None:
+    (tmp_path / f"1_half-written.jobs.msg{PARTIAL_SUFFIX}").write_bytes(b'{"body": ')
+    with connect(tmp_path) as connection:
+        queue = connection.SimpleQueue("jobs")
+        try:
+            queue.get(block=False)
+            raise AssertionError("a partial message was delivered")
+        except Empty:
+            pass
+        queue.put({"order_id": 7})
+        message = queue.get(timeout=2)
+        assert message.payload == {"order_id": 7}
+        message.ack()
+        queue.close()
+    assert [p.name for p in tmp_path.iterdir()] == [f"1_half-written.jobs.msg{PARTIAL_SUFFIX}"]
+
+
+def test_a_busy_producer_and_consumer_lose_and_break_nothing(tmp_path: Path) -> None:
+    count = 300
+
+    def produce() -> None:
+        with connect(tmp_path) as connection:
+            queue = connection.SimpleQueue("jobs")
+            for number in range(count):
+                queue.put({"n": number})
+            queue.close()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    received = []
+    with connect(tmp_path) as connection:
+        queue = connection.SimpleQueue("jobs")
+        while len(received) < count:
+            message = queue.get(timeout=10)
+            received.append(message.payload["n"])
+            message.ack()
+        queue.close()
+    producer.join()
+    assert sorted(received) == list(range(count))
