@@ -338,7 +338,8 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
             data=dict(event.raw),
         )
         return EventOutcome(False, "unknown status")
-    if event.status == CourierStatus.DELIVERED and not _handover_proven(session, order, attempt, event):
+    pin_checked = event.status == CourierStatus.DELIVERED and _pin_required(session, order, attempt)
+    if pin_checked and not _pin_matches(order, event):
         orders_service.add_event(
             session,
             order,
@@ -384,28 +385,38 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
         return EventOutcome(False, "no state change")
     orders_service.transition(
-        session, order, target, detail=summary, actor=attempt.courier, data=_event_evidence(event)
+        session,
+        order,
+        target,
+        detail=summary,
+        actor=attempt.courier,
+        data=_event_evidence(event, pin_checked=pin_checked),
     )
     return EventOutcome(True, "applied")
 
 
-def _handover_proven(session: Session, order: Order, attempt: BookingAttempt, event: CourierEvent) -> bool:
+def _pin_required(session: Session, order: Order, attempt: BookingAttempt) -> bool:
     """Couriers whose drivers take the patient's PIN must report the right one; for the others (GoSend has
     no PIN field) the proof-of-delivery photo and the patient's confirmation stand instead."""
     account = session.get(CourierAccount, attempt.account_id)
     assert account is not None
-    if (
-        order.handover_pin is None
-        or not build_adapter(account.courier, account.settings).capabilities.handover_pin
-    ):
-        return True
+    return (
+        order.handover_pin is not None
+        and build_adapter(account.courier, account.settings).capabilities.handover_pin
+    )
+
+
+def _pin_matches(order: Order, event: CourierEvent) -> bool:
+    assert order.handover_pin is not None
     given = (event.handover_pin or "").strip()
     return hmac.compare_digest(given.encode(), order.handover_pin.encode())
 
 
-def _event_evidence(event: CourierEvent) -> dict[str, Any]:
+def _event_evidence(event: CourierEvent, *, pin_checked: bool) -> dict[str, Any]:
     """What the timeline keeps of a report: its id, and the handover evidence when there is some."""
     evidence: dict[str, Any] = {"event_id": event.event_id}
+    if pin_checked:
+        evidence["handover_pin_checked"] = True
     if event.proof_of_delivery_url:
         evidence["proof_of_delivery_url"] = event.proof_of_delivery_url
     if event.receiver_name:

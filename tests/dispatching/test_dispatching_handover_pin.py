@@ -108,6 +108,7 @@ def test_the_partner_must_report_the_patients_pin_before_the_order_is_delivered(
     assert order(partner_order).status == S.DELIVERED
     assert state_changes(partner_order)[-1] == ("picked_up", "delivered", "webhook: job.delivered")
     event = timeline(partner_order)[-1]
+    assert event.data["handover_pin_checked"] is True
     assert event.data["proof_of_delivery_url"] == proof
     assert event.data["receiver_name"].startswith("Dewi")
 
