@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.audit.api import router as audit_router
@@ -21,10 +22,12 @@ from dispatch.core.logging import configure_logging
 from dispatch.core.metrics import DatabaseCollector
 from dispatch.core.problems import (
     Problem,
+    handle_data_error,
     handle_http_exception,
     handle_problem,
     handle_validation_error,
     problem_response,
+    problem_responses,
 )
 from dispatch.hospitals.service import validate_enabled_courier_accounts
 from dispatch.inbox.api import router as inbox_router
@@ -53,10 +56,14 @@ def create_app() -> FastAPI:
         summary="Medicine-delivery dispatch for Indonesian public hospitals",
         version="0.1.0",
         lifespan=lifespan,
+        # On every route a body FastAPI cannot decode (400) or a request not of the declared shape (422) is
+        # answered as problem+json (handle_http_exception, handle_validation_error).
+        responses=problem_responses(400, 422),
     )
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(DataError, handle_data_error)
     for router in (
         intake_router,
         hl7_router,
@@ -81,7 +88,13 @@ def create_app() -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], operation_id="ops-readyz", response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        operation_id="ops-readyz",
+        response_model=None,
+        responses=problem_responses(503),
+    )
     def readyz(session: SessionDep) -> JSONResponse | dict[str, str]:
         try:
             session.exec(text("SELECT 1"))  # type: ignore[call-overload]

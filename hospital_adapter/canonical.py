@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 PrescriptionStatus = Literal[
     "active", "on-hold", "cancelled", "completed", "stopped", "entered-in-error", "draft", "unknown"
 ]
 
 
-class AddressIn(BaseModel):
+class _Canonical(BaseModel):
+    """Refuses NUL in any text: PostgreSQL text cannot hold it, so a NUL that got this far would fail the
+    insert (a 500 after the raw message was archived) instead of being the sender's error it is."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("contains a NUL character (0x00), which no text field may hold")
+        return value
+
+
+class AddressIn(_Canonical):
     """An Indonesian home address; the region codes are Kemendagri codes without dots when known."""
 
     text: str = ""
@@ -29,7 +42,7 @@ class AddressIn(BaseModel):
     postal_code: str | None = Field(default=None, max_length=8)
 
 
-class PatientIn(BaseModel):
+class PatientIn(_Canonical):
     """Minimum PII: who to hand the medicine to and how to reach them; no NIK, no diagnosis."""
 
     source_id: str = Field(min_length=1, max_length=64)
@@ -38,7 +51,7 @@ class PatientIn(BaseModel):
     address: AddressIn
 
 
-class ComponentIn(BaseModel):
+class ComponentIn(_Canonical):
     """One ingredient of a compounded (racikan) item: restrictions look at every component."""
 
     code: str | None = Field(default=None, max_length=64)
@@ -48,7 +61,7 @@ class ComponentIn(BaseModel):
     drug_class: str | None = Field(default=None, max_length=64)
 
 
-class ItemIn(BaseModel):
+class ItemIn(_Canonical):
     """Codes are bounded; free text (display, instructions) is kept whole here and shortened on storage.
 
     ``code``/``code_system`` is the national code when known (KFA, ``http://sys-ids.kemkes.go.id/kfa``);
@@ -68,7 +81,7 @@ class ItemIn(BaseModel):
     components: list[ComponentIn] = Field(default_factory=list)
 
 
-class CoverageIn(BaseModel):
+class CoverageIn(_Canonical):
     """Who pays: eligibility reads ``participant_type`` (the SEP's jnsPeserta, e.g. "PBI (APBN)") and ``plan``."""
 
     payer: str | None = None
@@ -78,7 +91,7 @@ class CoverageIn(BaseModel):
     sep_number: str | None = Field(default=None, max_length=64)
 
 
-class PrescriptionIn(BaseModel):
+class PrescriptionIn(_Canonical):
     """One prescription (one paper Rx): the unit the pharmacy releases and a courier carries."""
 
     source: str
@@ -102,3 +115,18 @@ class SourceInputError(ValueError):
         super().__init__("; ".join(d for _, d, _ in issues))
         self.issues = issues
         self.http_status = http_status
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> SourceInputError:
+        """A value a source could read but the canonical model refuses (too long, a NUL) is the sender's
+        error; the issues name the field and the rule, never the value (it may be a NIK or a name)."""
+        return cls(
+            [
+                (
+                    "too-long" if error["type"] == "string_too_long" else "value",
+                    error["msg"],
+                    ".".join(str(part) for part in error["loc"]) or None,
+                )
+                for error in exc.errors()[:20]
+            ]
+        )

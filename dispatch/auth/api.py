@@ -12,11 +12,14 @@ from dispatch.auth import service
 from dispatch.auth.models import Role, StaffUser, StaffUserPublic
 from dispatch.core.db import SessionDep
 from dispatch.core.http import bearer_token
-from dispatch.core.problems import Problem
+from dispatch.core.problems import Problem, problem_responses
 
 SESSION_COOKIE = "gancang_session"
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+# What current_staff and role_checker answer, for the routers of staff routes to declare.
+STAFF_RESPONSES = problem_responses(401, 403)
 
 
 class LoginRequest(BaseModel):
@@ -61,7 +64,7 @@ Pharmacist = Annotated[StaffUser, Depends(role_checker(Role.PHARMACIST))]
 Dispatcher = Annotated[StaffUser, Depends(role_checker(Role.DISPATCHER))]
 
 
-@router.post("/login", operation_id="auth-login")
+@router.post("/login", operation_id="auth-login", responses=problem_responses(401))
 def login(body: LoginRequest, session: SessionDep) -> LoginResponse:
     try:
         user, token = service.login(session, body.username, body.password)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated, Final
+
+from fastapi import Path, Query, Request
+
+# Row ids are PostgreSQL integers; a larger number in a URL is no row, not a database error.
+MAX_ROW_ID: Final = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
 
 
 def bearer_token(request: Request) -> str | None:

@@ -8,16 +8,17 @@ from fastapi import APIRouter, Query
 from sqlmodel import SQLModel
 
 from dispatch.audit import service as audit
-from dispatch.auth.api import CurrentStaff, Pharmacist
+from dispatch.auth.api import STAFF_RESPONSES, CurrentStaff, Pharmacist
 from dispatch.core.db import SessionDep
-from dispatch.core.problems import Problem
+from dispatch.core.http import RowId
+from dispatch.core.problems import Problem, problem_responses
 from dispatch.hospitals.models import Hospital
 from dispatch.inbox import repository
 from dispatch.inbox.models import InboxStatus
 from dispatch.intake import service as intake_service
 from hospital_adapter.canonical import SourceInputError
 
-router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
+router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=STAFF_RESPONSES)
 
 UNAVAILABLE = (
     "Server rumah sakit tidak dapat dihubungi; pesan tetap di karantina, coba lagi nanti / "
@@ -60,8 +61,10 @@ def read_inbox(
     ]
 
 
-@router.post("/{inbox_id}/reprocess", operation_id="inbox-reprocess")
-def reprocess(inbox_id: int, session: SessionDep, user: Pharmacist) -> ReprocessResult:
+@router.post(
+    "/{inbox_id}/reprocess", operation_id="inbox-reprocess", responses=problem_responses(404, 409, 502, 503)
+)
+def reprocess(inbox_id: RowId, session: SessionDep, user: Pharmacist) -> ReprocessResult:
     """Run a quarantined message again; a pull source's message is read again from the hospital's server.
 
     Answers 404 for another hospital's message, 409 for one that cannot be re-run, 422 with the reasons (and

@@ -20,10 +20,16 @@ FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
 
 
+class FhirResponse(JSONResponse):
+    """Named as the routes' response class so OpenAPI gives every answer as FHIR JSON, 200 included."""
+
+    media_type = FHIR_JSON
+
+
 def _fhir_response(
     status: int, body: dict[str, object], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+    return FhirResponse(body, status_code=status, headers=headers)
 
 
 async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn]]) -> JSONResponse:
@@ -45,11 +51,24 @@ async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn
     return _fhir_response(status, informational_outcome(service.describe_outcomes(outcomes)))
 
 
+_OUTCOME_CONTENT = {
+    FHIR_JSON: {
+        "schema": {
+            "type": "object",
+            "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+        }
+    }
+}
 OUTCOME_RESPONSES: dict[int | str, dict[str, object]] = {
-    201: {"description": "Created: an informational OperationOutcome naming the orders"},
-    400: {"description": "Malformed JSON or not a FHIR resource (OperationOutcome)"},
-    401: {"description": "Missing or wrong API key (OperationOutcome)"},
-    422: {"description": "Valid JSON that cannot be taken (OperationOutcome)"},
+    status: {"description": description, "content": _OUTCOME_CONTENT}
+    for status, description in {
+        200: "Already received, or a notification without resources (informational OperationOutcome)",
+        201: "Created: an informational OperationOutcome naming the orders",
+        400: "Malformed JSON or not a FHIR resource (OperationOutcome)",
+        401: "Missing or wrong API key (OperationOutcome)",
+        422: "Valid JSON that cannot be taken (OperationOutcome)",
+    }.items()
 }
 
 
@@ -71,6 +90,7 @@ def _fhir_body(resource_type: str) -> dict[str, object]:
 @router.post(
     "/Bundle",
     operation_id="fhir-post-bundle",
+    response_class=FhirResponse,
     responses=OUTCOME_RESPONSES,
     openapi_extra=_fhir_body("Bundle"),
 )
@@ -81,6 +101,7 @@ async def post_bundle(request: Request) -> JSONResponse:
 @router.post(
     "/MedicationRequest",
     operation_id="fhir-post-medication-request",
+    response_class=FhirResponse,
     responses=OUTCOME_RESPONSES,
     openapi_extra=_fhir_body("MedicationRequest"),
 )
@@ -91,6 +112,7 @@ async def post_medication_request(request: Request) -> JSONResponse:
 @router.post(
     "/notify",
     operation_id="fhir-subscription-notification",
+    response_class=FhirResponse,
     responses=OUTCOME_RESPONSES,
     openapi_extra={
         "requestBody": {"required": False, "content": {FHIR_JSON: {"schema": {"type": "object"}}}}

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from dispatch.audit import service as audit
 from dispatch.auth import service as auth_service
-from dispatch.auth.api import CurrentStaff, optional_staff, role_checker
+from dispatch.auth.api import STAFF_RESPONSES, CurrentStaff, optional_staff, role_checker
 from dispatch.auth.models import Role, StaffUser
 from dispatch.console.forms import csrf_token, refuse_form
 from dispatch.core.db import SessionDep
@@ -108,7 +108,7 @@ async def upload_csv(
     request: Request,
     session: SessionDep,
     user: Uploader,
-    filename: Annotated[str, Query(max_length=200)] = "upload.csv",
+    filename: Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")] = "upload.csv",
 ) -> Response:
     """Upload a prescription CSV (see `GET /api/v1/intake/csv/template`); good prescriptions become orders."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -143,7 +143,10 @@ async def upload_csv(
     "/api/v1/intake/csv/template",
     operation_id="intake-csv-template",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The CSV template (UTF-8, `;`)"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The CSV template (UTF-8, `;`)"},
+        **STAFF_RESPONSES,
+    },
 )
 def csv_template(_user: CurrentStaff) -> Response:
     return Response(

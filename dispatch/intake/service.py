@@ -118,15 +118,7 @@ def _parse(parse: Callable[[bytes], list[PrescriptionIn]], body: bytes) -> list[
     try:
         return parse(body)
     except ValidationError as exc:
-        issues: list[tuple[str, str, str | None]] = [
-            (
-                "too-long" if error["type"] == "string_too_long" else "value",
-                error["msg"],  # never the input itself: it may be a NIK or a name
-                ".".join(str(part) for part in error["loc"]) or None,
-            )
-            for error in exc.errors()[:20]
-        ]
-        raise SourceInputError(issues) from exc
+        raise SourceInputError.from_validation_error(exc) from exc
 
 
 class NotReprocessable(ValueError):

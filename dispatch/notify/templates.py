@@ -137,7 +137,7 @@ _PIN: Final = {
     "id": (" PIN serah terima: {pin}.", ", PIN {pin}"),
     "en": (" Handover PIN: {pin}.", ", PIN {pin}"),
 }
-_PIN_SHAPE: Final = re.compile(r"\d{4,6}")
+_PIN_SHAPE: Final = re.compile(r"[0-9]{4,6}")  # \d would take "٠١٢٣", which GSM-7 cannot send
 
 # Typographic punctuation that phone keyboards autocorrect to and that NFKD leaves alone.
 _PUNCTUATION: Final = str.maketrans(

@@ -7,10 +7,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from dispatch.audit import service as audit
-from dispatch.auth.api import CurrentStaff, Dispatcher, Pharmacist
+from dispatch.auth.api import STAFF_RESPONSES, CurrentStaff, Dispatcher, Pharmacist
 from dispatch.auth.models import StaffUser
 from dispatch.core.db import SessionDep
-from dispatch.core.problems import Problem
+from dispatch.core.http import Offset, RowId
+from dispatch.core.problems import Problem, problem_responses
 from dispatch.dispatching import locating
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching import service as dispatching_service
@@ -28,7 +29,11 @@ from dispatch.orders.models import (
 )
 from dispatch.orders.state_machine import OrderStatus, TransitionRefused
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(
+    prefix="/api/v1/orders", tags=["orders"], responses={**STAFF_RESPONSES, **problem_responses(404)}
+)
+# Actions on an order refused by its state.
+REFUSED = problem_responses(409)
 
 
 class CancelRequest(BaseModel):
@@ -101,7 +106,7 @@ def read_orders(
     user: CurrentStaff,
     status: OrderStatus | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> OrdersPublic:
     orders, count = repository.list_orders(
         session, user.hospital_id, status=status, limit=limit, offset=offset
@@ -110,12 +115,12 @@ def read_orders(
 
 
 @router.get("/{order_id}", operation_id="orders-read")
-def read_order(order_id: int, session: SessionDep, user: CurrentStaff) -> OrderDetail:
+def read_order(order_id: RowId, session: SessionDep, user: CurrentStaff) -> OrderDetail:
     return order_detail(session, load_order(session, user, order_id))
 
 
-@router.post("/{order_id}/release", operation_id="orders-release")
-def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> OrderDetail:
+@router.post("/{order_id}/release", operation_id="orders-release", responses=REFUSED)
+def release_order(order_id: RowId, session: SessionDep, user: Pharmacist) -> OrderDetail:
     order = load_order(session, user, order_id, for_update=True)
     try:
         service.release(session, order, user)
@@ -126,8 +131,8 @@ def release_order(order_id: int, session: SessionDep, user: Pharmacist) -> Order
     return order_detail(session, order)
 
 
-@router.post("/{order_id}/cancel", operation_id="orders-cancel")
-def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
+@router.post("/{order_id}/cancel", operation_id="orders-cancel", responses=REFUSED)
+def cancel_order(order_id: RowId, body: CancelRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
     order = load_order(session, user, order_id, for_update=True)
     try:
         service.cancel(session, order, user.username, body.reason or "Cancelled by staff")
@@ -138,9 +143,11 @@ def cancel_order(order_id: int, body: CancelRequest, session: SessionDep, user: 
     return order_detail(session, order)
 
 
-@router.post("/{order_id}/override-eligibility", operation_id="orders-override-eligibility")
+@router.post(
+    "/{order_id}/override-eligibility", operation_id="orders-override-eligibility", responses=REFUSED
+)
 def override_eligibility(
-    order_id: int, body: OverrideRequest, session: SessionDep, user: Pharmacist
+    order_id: RowId, body: OverrideRequest, session: SessionDep, user: Pharmacist
 ) -> OrderDetail:
     """Deliver to a patient the eligibility rules turned down; restricted drugs cannot be overridden."""
     order = load_order(session, user, order_id, for_update=True)
@@ -154,7 +161,7 @@ def override_eligibility(
 
 
 @router.post("/{order_id}/phone", operation_id="orders-set-phone")
-def set_phone(order_id: int, body: PhoneRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
+def set_phone(order_id: RowId, body: PhoneRequest, session: SessionDep, user: Pharmacist) -> OrderDetail:
     order = load_order(session, user, order_id, for_update=True)
     try:
         service.set_patient_phone(session, order, body.phone, user.username)
@@ -166,9 +173,9 @@ def set_phone(order_id: int, body: PhoneRequest, session: SessionDep, user: Phar
     return order_detail(session, order)
 
 
-@router.post("/{order_id}/courier", operation_id="orders-choose-courier")
+@router.post("/{order_id}/courier", operation_id="orders-choose-courier", responses=REFUSED)
 def choose_courier(
-    order_id: int, body: CourierChoiceRequest, session: SessionDep, user: Dispatcher
+    order_id: RowId, body: CourierChoiceRequest, session: SessionDep, user: Dispatcher
 ) -> OrderDetail:
     """Book this order with the courier account staff choose, not the one the dispatch policy would."""
     order = load_order(session, user, order_id, for_update=True)
@@ -185,9 +192,9 @@ def choose_courier(
     return order_detail(session, order)
 
 
-@router.post("/{order_id}/location", operation_id="orders-confirm-location")
+@router.post("/{order_id}/location", operation_id="orders-confirm-location", responses=REFUSED)
 def confirm_location(
-    order_id: int, body: LocationRequest, session: SessionDep, user: Dispatcher
+    order_id: RowId, body: LocationRequest, session: SessionDep, user: Dispatcher
 ) -> OrderDetail:
     """Place the patient's pin: kept for every later delivery; an order waiting for its address is dispatched."""
     order = load_order(session, user, order_id, for_update=True)

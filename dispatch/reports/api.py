@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from dispatch.auth.api import role_checker
+from dispatch.auth.api import STAFF_RESPONSES, role_checker
 from dispatch.auth.models import Role, StaffUser
 from dispatch.core.db import SessionDep
 from dispatch.core.problems import Problem
@@ -21,7 +21,7 @@ from dispatch.reports.service import MonthRange, Report, ReportRefused
 REPORT_ROLES = (Role.VIEWER, Role.PHARMACIST, Role.DISPATCHER)
 ReportReader = Annotated[StaffUser, Depends(role_checker(*REPORT_ROLES))]
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=STAFF_RESPONSES)
 
 
 def load_report(

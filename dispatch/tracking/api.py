@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import SessionDep
+from dispatch.core.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from dispatch.dispatching.locating import LocationRefused, confirm_location
 from dispatch.dispatching.models import BookingAttempt
 from dispatch.geocoding import maps
@@ -44,6 +45,21 @@ REFUSAL_EVENT: Final = "location_refused"
 MAX_ACCURACY_M: Final = 500.0
 
 
+HTML: dict[str, object] = {"text/html": {"schema": {"type": "string"}}}
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"description": "Unknown, malformed or expired link (HTML page)", "content": HTML}
+}
+# A form the patient's browser sends: HTML with the reason, or problem+json when a field is not even a form value.
+FORM_ANSWERS: dict[int | str, dict[str, object]] = {
+    **NOT_FOUND,
+    303: {"description": "Taken, or nothing to change: back to the tracking page"},
+    422: {
+        "description": "Refused, with the reason on the page; problem+json for a malformed form",
+        "content": {**HTML, PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    },
+}
+
+
 def _not_found(request: Request, lang: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "track_missing.html", {"lang": lang}, status_code=404, headers=PRIVATE_HEADERS
@@ -60,7 +76,7 @@ def _record(session: Session, token: str) -> TrackingToken | None:
     return record
 
 
-@router.get("/t/{token}", response_class=HTMLResponse, operation_id="tracking-page")
+@router.get("/t/{token}", response_class=HTMLResponse, operation_id="tracking-page", responses=NOT_FOUND)
 def tracking_page(
     token: str, request: Request, session: SessionDep, lang: str = "id", located: str = "", desa: str = ""
 ) -> HTMLResponse:
@@ -73,7 +89,12 @@ def tracking_page(
     return _page(request, session, token, order, lang, located=located == "1", every_desa=desa == "all")
 
 
-@router.post("/t/{token}/location", operation_id="tracking-location")
+@router.post(
+    "/t/{token}/location",
+    operation_id="tracking-location",
+    response_class=HTMLResponse,
+    responses={**FORM_ANSWERS, 429: {"description": "Too many refused positions this hour", "content": HTML}},
+)
 def share_location(
     token: str,
     request: Request,
@@ -131,7 +152,12 @@ def share_location(
     return RedirectResponse(f"{back}&located=1", status_code=303, headers=PRIVATE_HEADERS)
 
 
-@router.post("/t/{token}/received", operation_id="tracking-received")
+@router.post(
+    "/t/{token}/received",
+    operation_id="tracking-received",
+    response_class=HTMLResponse,
+    responses=FORM_ANSWERS,
+)
 def confirm_received(
     token: str, request: Request, session: SessionDep, lang: Annotated[str, Form(max_length=2)] = "id"
 ) -> Response:

@@ -120,7 +120,7 @@ def parse_bundle(raw: bytes) -> list[PrescriptionIn]:
     requests = index.top_level(MedicationRequest)
     if not requests:
         _reject("required", "Bundle has no MedicationRequest", "Bundle.entry")
-    return _prescriptions(requests, index)
+    return _canonical(requests, index)
 
 
 def parse_medication_request(raw: bytes) -> list[PrescriptionIn]:
@@ -131,7 +131,15 @@ def parse_medication_request(raw: bytes) -> list[PrescriptionIn]:
     request = _validate(MedicationRequest, document)
     index = _Index("MedicationRequest's contained resources")
     index.add(request, "MedicationRequest", None)
-    return _prescriptions(index.top_level(MedicationRequest), index)
+    return _canonical(index.top_level(MedicationRequest), index)
+
+
+def _canonical(requests: list[_Request], index: _Index) -> list[PrescriptionIn]:
+    """A value the FHIR model takes but the canonical one does not (a NUL, a unit too long) is a refusal."""
+    try:
+        return _prescriptions(requests, index)
+    except ValidationError as exc:
+        raise SourceInputError.from_validation_error(exc) from exc
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ def parse_notification(raw: bytes, content_type: str) -> Notification:
             http_status=400,
         )
     bundle_type = document.get("type")
+    if not isinstance(bundle_type, str):  # a list or an object is no Bundle.type, and is unhashable
+        bundle_type = repr(bundle_type)
     if bundle_type in DIRECT_BUNDLE_TYPES:
         return Notification(kind="bundle", prescriptions=parse_bundle(raw))
     if bundle_type not in REWRAPPED_BUNDLE_TYPES:

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import hl7
+from pydantic import ValidationError
 
 from hospital_adapter.canonical import (
     AddressIn,
@@ -88,7 +89,10 @@ Issue = tuple[str, str, str | None]
 def parse_message(raw: bytes) -> list[PrescriptionIn]:
     """One RDE^O11 or ORM^O01 message into its prescriptions; raises SourceInputError."""
     message = read_message(raw)
-    return message.prescriptions()
+    try:
+        return message.prescriptions()
+    except ValidationError as exc:  # a field longer than the canonical model takes, a NUL
+        raise SourceInputError.from_validation_error(exc) from exc
 
 
 # -- reading ----------------------------------------------------------------------------------------------

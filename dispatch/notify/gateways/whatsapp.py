@@ -152,16 +152,21 @@ class WhatsAppGateway:
         return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Callback:
+        """Any shape other than Meta's (a list where an object goes, a null) is a CallbackPayloadError."""
         try:
-            document = json.loads(body)
-            values = [
-                change["value"]
-                for entry in document["entry"]
-                for change in entry["changes"]
-                if change.get("field") == "messages"
-            ]
-        except (ValueError, KeyError, TypeError) as exc:
+            return self._callback(json.loads(body))
+        except CallbackPayloadError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CallbackPayloadError(f"not a WhatsApp webhook: {type(exc).__name__}") from exc
+
+    def _callback(self, document: Any) -> Callback:
+        values = [
+            change["value"]
+            for entry in document["entry"]
+            for change in entry["changes"]
+            if change.get("field") == "messages"
+        ]
         receipts: list[Receipt] = []
         inbound: list[InboundMessage] = []
         for value in values:
