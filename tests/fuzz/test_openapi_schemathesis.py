@@ -7,6 +7,13 @@ authentication and reach the handlers with something to act on.
 The schema is loaded eagerly from ``create_app().openapi()`` rather than through
 ``schemathesis.pytest.from_fixture``: that loader sets ``Function._nodeid``, which pytest 9.2 no longer has.
 Building the schema needs no database; the requests, made per test, run against the fixtures' database.
+
+No stateful run: the schema has no links, declared or inferable (``schema.as_state_machine()`` has start rules
+only). Orders are created by intake, whose answer is an OperationOutcome or an HL7 ACK with no id field and
+no ``Location``, and no other operation creates a resource that a later one reads.
+
+No operation is excluded: intake and webhooks need no live server, and tracking links answer 404 for the
+tokens generated (which is declared).
 """
 
 from __future__ import annotations
