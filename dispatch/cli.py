@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from sqlmodel import SQLModel
 
+from couriers.sandbox.config import DEMO_EVENT_SECRET, DEMO_PARTNER_SECRET
 from dispatch.auth.models import Role, StaffUserCreate
 from dispatch.core.db import new_session
 from dispatch.core.settings import settings
@@ -386,9 +387,23 @@ def sandbox(
     partner_webhook_url: Annotated[
         str, typer.Option(help="Where the local partner sends its status messages")
     ] = "http://127.0.0.1:8000/webhooks/couriers/webhook",
+    partner_job_secret: Annotated[
+        str,
+        typer.Option(
+            envvar="GANCANG_SANDBOX_PARTNER_JOB_SECRET",
+            help="whsec_ secret the jobs we offer are signed with (the account's signing_secret)",
+        ),
+    ] = DEMO_PARTNER_SECRET,
+    partner_event_secret: Annotated[
+        str,
+        typer.Option(
+            envvar="GANCANG_SANDBOX_PARTNER_EVENT_SECRET",
+            help="whsec_ secret the partner signs its status messages with (the account's webhook_secret)",
+        ),
+    ] = DEMO_EVENT_SECRET,
     step_delay: float = 2.0,
     scenario: Annotated[
-        str, typer.Option(help="happy, no_driver, failed_delivery or driver_cancels")
+        str, typer.Option(help="happy, wrong_pin_first, no_driver, failed_delivery or driver_cancels")
     ] = "happy",
     duplicate_events: Annotated[bool, typer.Option(help="Send every webhook twice")] = False,
     shuffle: Annotated[bool, typer.Option(help="Send the last two webhooks out of order")] = False,
@@ -415,7 +430,11 @@ def sandbox(
             },
             "grabexpress": {"webhook_url": grabexpress_webhook_url},
             "lalamove": {"webhook_url": lalamove_webhook_url},
-            "webhook": {"webhook_url": partner_webhook_url},
+            "webhook": {
+                "webhook_url": partner_webhook_url,
+                "job_secret": partner_job_secret,
+                "event_secret": partner_event_secret,
+            },
         }
     )
     serve_sandbox(host, port, config)
@@ -430,7 +449,7 @@ def demo(
         float, typer.Option(help="Seconds between the sandbox courier's status updates")
     ] = 1.5,
 ) -> None:
-    """Run the whole loop on the embedded defaults: API, worker, courier sandbox, five prescriptions."""
+    """Run the whole loop on the embedded defaults: API, worker, courier sandbox, six prescriptions."""
     from dispatch.demo import run_demo
 
     raise typer.Exit(
