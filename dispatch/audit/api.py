@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel import SQLModel
 
 from dispatch.audit import repository
-from dispatch.auth.api import role_checker
+from dispatch.auth.api import STAFF_RESPONSES, role_checker
 from dispatch.auth.models import Role, StaffUser
 from dispatch.core.db import SessionDep
+from dispatch.core.http import Offset
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=STAFF_RESPONSES)
 
 Admin = Annotated[StaffUser, Depends(role_checker(Role.ADMIN))]
 
@@ -40,7 +41,7 @@ def read_audit(
     session: SessionDep,
     user: Admin,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> AuditPage:
     entries, count = repository.list_for_hospital(session, user.hospital_id, limit=limit, offset=offset)
     return AuditPage(
