@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
@@ -62,6 +62,18 @@ def archive(
     return message
 
 
+# Built once: every webhook archives one message and settles it, and building and keying a statement anew
+# costs more than running it (``insert_rows`` is for batches). The table's column defaults fill in the rest.
+_table = InboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_table).returning(_table.c.id)
+_UPDATE = update(_table).where(_table.c.id == bindparam("message_id"))
+
+
+def insert_one(session: Session, row: Mapping[str, Any]) -> int:
+    """One message as ``archive_row`` gives it, inserted at once; its id."""
+    return int(session.execute(_INSERT, dict(row)).scalar_one())
+
+
 def update_message(
     session: Session,
     message_id: int,
@@ -71,12 +83,12 @@ def update_message(
     hospital_id: int | None = None,
     dedupe_key: str | None = None,
 ) -> None:
-    """One UPDATE on the table, no read first and no ORM bookkeeping: every webhook settles its message here.
+    """One UPDATE, no read first and no ORM bookkeeping: every webhook settles its message here.
 
     Setting ``dedupe_key`` is where a second copy of an event breaks the unique (source, dedupe_key).
     """
-    table = InboxMessage.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {
+        "message_id": message_id,
         "status": status,
         "error": _clipped(error),
         "processed_at": utcnow() if status in FINAL_STATUSES else None,
@@ -85,7 +97,7 @@ def update_message(
         values["hospital_id"] = hospital_id
     if dedupe_key is not None:
         values["dedupe_key"] = dedupe_key
-    session.execute(update(table).where(table.c.id == message_id).values(**values))
+    session.execute(_UPDATE, values)
 
 
 def mark(message: InboxMessage, status: InboxStatus, error: str | None = None) -> None:

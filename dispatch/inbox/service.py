@@ -6,26 +6,31 @@ from collections.abc import Mapping
 
 from sqlmodel import Session
 
-from dispatch.core.db import insert_rows, new_session
+from dispatch.core.db import new_session
 from dispatch.inbox import repository
-from dispatch.inbox.models import InboxMessage, InboxStatus
+from dispatch.inbox.models import InboxStatus
 
 
 def archive_raw(
     source: str, body: bytes, headers: Mapping[str, str], *, hospital_id: int | None = None
 ) -> int:
-    """Commits at once: even if parsing or the database work after it fails, the raw message stays.
+    """Commits at once: even if parsing or the database work after it fails, the raw message stays."""
+    with new_session() as session:
+        return archive_in(session, source, body, headers, hospital_id=hospital_id)
+
+
+def archive_in(
+    session: Session, source: str, body: bytes, headers: Mapping[str, str], *, hospital_id: int | None = None
+) -> int:
+    """``archive_raw`` on the caller's session, which must hold no pending work: this commits it.
 
     One INSERT … RETURNING without ORM objects: every courier webhook and receipt starts here.
     """
-    with new_session() as session:
-        (message_id,) = insert_rows(
-            session,
-            InboxMessage,
-            [repository.archive_row(source=source, body=body, headers=headers, hospital_id=hospital_id)],
-        )
-        session.commit()
-        return message_id
+    message_id = repository.insert_one(
+        session, repository.archive_row(source=source, body=body, headers=headers, hospital_id=hospital_id)
+    )
+    session.commit()
+    return message_id
 
 
 def reject(message_id: int, reason: str, *, hospital_id: int | None = None) -> None:
@@ -41,8 +46,20 @@ def settle(
     message_id: int, status: InboxStatus, reason: str | None, *, hospital_id: int | None = None
 ) -> None:
     with new_session() as session:
-        repository.update_message(session, message_id, status, reason, hospital_id=hospital_id)
-        session.commit()
+        settle_in(session, message_id, status, reason, hospital_id=hospital_id)
+
+
+def settle_in(
+    session: Session,
+    message_id: int,
+    status: InboxStatus,
+    reason: str | None,
+    *,
+    hospital_id: int | None = None,
+) -> None:
+    """``settle`` on the caller's session, committing it."""
+    repository.update_message(session, message_id, status, reason, hospital_id=hospital_id)
+    session.commit()
 
 
 def archive_many(source: str, bodies: list[bytes], *, hospital_id: int | None) -> list[int]:

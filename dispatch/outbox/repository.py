@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import insert, or_
 from sqlmodel import Session, col, select
 
 from dispatch.core.db import is_postgres
@@ -20,6 +20,16 @@ def add(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: i
     message = OutboxMessage(topic=topic, payload=payload, hospital_id=hospital_id)
     session.add(message)
     return message
+
+
+_table = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_table).returning(_table.c.id)
+
+
+def insert_now(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: int | None) -> int:
+    """The row inserted at once by a statement built once; the table's column defaults fill in the rest."""
+    params = {"topic": topic, "payload": payload, "hospital_id": hospital_id}
+    return int(session.execute(_INSERT, params).scalar_one())
 
 
 def claim_for_relay(

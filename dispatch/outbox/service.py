@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from dispatch.core.db import insert_rows
 from dispatch.outbox import repository
 from dispatch.outbox.models import OutboxMessage
 
@@ -20,7 +19,4 @@ def enqueue(
 def enqueue_now(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> int:
     """The same row inserted at once, without an ORM object, for a caller that needs none back (every
     courier webhook): the unit of work's flush of one object costs more than the INSERT itself."""
-    (message_id,) = insert_rows(
-        session, OutboxMessage, [{"topic": topic, "payload": payload, "hospital_id": hospital_id}]
-    )
-    return message_id
+    return repository.insert_now(session, topic=topic, payload=payload, hospital_id=hospital_id)

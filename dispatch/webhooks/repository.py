@@ -1,15 +1,32 @@
-"""The reads a courier webhook needs, as plain rows: every webhook runs them, and loading full ORM objects
-(an account's every column, a booking's twenty) cost more than the queries themselves."""
+"""The reads a courier webhook needs, as plain rows from statements built once.
+
+Every webhook runs them: loading full ORM objects (an account's every column, a booking's twenty) and
+building and keying each statement anew cost more than the queries themselves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
 
 from dispatch.dispatching.models import BookingAttempt
 from dispatch.hospitals.models import CourierAccount
+
+_accounts = CourierAccount.__table__  # type: ignore[attr-defined]
+_attempts = BookingAttempt.__table__  # type: ignore[attr-defined]
+
+_ENABLED_ACCOUNTS = (
+    select(_accounts.c.id, _accounts.c.hospital_id, _accounts.c.courier, _accounts.c.settings)
+    .where(_accounts.c.courier == bindparam("courier"), _accounts.c.enabled.is_(True))
+    .order_by(_accounts.c.id)
+)
+_BOOKING_ACCOUNT = select(_attempts.c.account_id).where(
+    _attempts.c.courier == bindparam("courier"),
+    _attempts.c.provider_order_id == bindparam("provider_order_id"),
+)
 
 
 class AccountKey(NamedTuple):
@@ -22,18 +39,11 @@ class AccountKey(NamedTuple):
 
 
 def enabled_accounts(session: Session, courier: str) -> Sequence[AccountKey]:
-    query = (
-        select(CourierAccount.id, CourierAccount.hospital_id, CourierAccount.courier, CourierAccount.settings)
-        .where(CourierAccount.courier == courier)
-        .where(col(CourierAccount.enabled).is_(True))
-        .order_by(col(CourierAccount.id))
-    )
-    return [AccountKey(*row) for row in session.exec(query).all()]
+    return [AccountKey(*row) for row in session.execute(_ENABLED_ACCOUNTS, {"courier": courier})]
 
 
 def booking_account(session: Session, courier: str, provider_order_id: str) -> int | None:
     """The account that made this courier booking, if we have it."""
-    query = select(BookingAttempt.account_id).where(
-        BookingAttempt.courier == courier, BookingAttempt.provider_order_id == provider_order_id
-    )
-    return session.exec(query).first()
+    params = {"courier": courier, "provider_order_id": provider_order_id}
+    account_id: int | None = session.execute(_BOOKING_ACCOUNT, params).scalar()
+    return account_id

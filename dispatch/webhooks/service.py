@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from couriers.base import CourierAdapter, CourierEvent, WebhookIgnored, WebhookPayloadError
 from couriers.registry import get_plugin, webhook_adapter
-from dispatch.core.db import new_session
+from dispatch.core.db import get_engine
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.hospitals.models import CourierAccount
 from dispatch.inbox import repository as inbox_repository
@@ -61,42 +61,44 @@ def _dedupe_key(event_id: str) -> str:
 
 
 def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
-    """Two transactions on the common path: the raw archive, committed before anything reads the message,
-    then the accounts, the booking, the inbox verdict and the queued state change together."""
+    """One connection from the pool for the whole webhook, and on the common path two transactions: the raw
+    archive, committed before anything reads the message, then the accounts, the booking, the inbox verdict
+    and the queued state change together. Every outcome settles the message on the same connection, so a
+    flood of forged webhooks cannot hold one connection while waiting for another."""
+    with get_engine().connect() as connection, Session(connection, expire_on_commit=False) as session:
+        return _receive(session, courier, headers, body)
+
+
+def _receive(session: Session, courier: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
     # A path segment of any length must not stop the archiving (the column holds 64 characters).
-    inbox_id = inbox_service.archive_raw(f"courier:{courier}"[:_SOURCE_MAX], body, headers)
+    inbox_id = inbox_service.archive_in(session, f"courier:{courier}"[:_SOURCE_MAX], body, headers)
     try:
         get_plugin(courier)
     except LookupError:
-        inbox_service.reject(inbox_id, "unknown courier")
+        inbox_service.settle_in(session, inbox_id, InboxStatus.REJECTED, "unknown courier")
         return WebhookResult(404, "Unknown courier", f"No courier adapter named {courier!r}.")
     if not body.strip():
         # Lalamove and Biteship probe a URL with an empty body when it is registered and want a 200; an empty
         # body carries nothing to apply, so answering it needs no credentials.
-        inbox_service.ignore(inbox_id, "empty body: a registration probe")
+        inbox_service.settle_in(session, inbox_id, InboxStatus.IGNORED, "empty body: a registration probe")
         return WebhookResult(200, "Probe acknowledged")
-    with new_session() as session:
-        matched = _authenticated_accounts(repository.enabled_accounts(session, courier), headers, body)
-        candidates = [account for account, _adapter in matched]
-        if not matched:
-            status, reason = InboxStatus.REJECTED, "authentication failed"
-            result = WebhookResult(
-                401, "Webhook authentication failed", "Missing or wrong webhook credentials."
-            )
-        else:
-            try:
-                event = matched[0][1].parse_webhook(headers, body)
-            except WebhookIgnored as exc:
-                status, reason = InboxStatus.IGNORED, str(exc)
-                result = WebhookResult(200, "Acknowledged; nothing to apply", str(exc))
-            except WebhookPayloadError as exc:
-                status, reason = InboxStatus.REJECTED, f"unparseable: {exc}"
-                result = WebhookResult(400, "Malformed webhook", str(exc))
-            else:
-                return _accept(session, inbox_id, candidates, event)
-    # Settled in a transaction of its own, once the read above has given its connection back.
-    inbox_service.settle(inbox_id, status, reason, hospital_id=_hospital_of(candidates))
-    return result
+    matched = _authenticated_accounts(repository.enabled_accounts(session, courier), headers, body)
+    if not matched:
+        inbox_service.settle_in(session, inbox_id, InboxStatus.REJECTED, "authentication failed")
+        return WebhookResult(401, "Webhook authentication failed", "Missing or wrong webhook credentials.")
+    candidates = [account for account, _adapter in matched]
+    hospital_id = _hospital_of(candidates)
+    try:
+        event = matched[0][1].parse_webhook(headers, body)
+    except WebhookIgnored as exc:
+        inbox_service.settle_in(session, inbox_id, InboxStatus.IGNORED, str(exc), hospital_id=hospital_id)
+        return WebhookResult(200, "Acknowledged; nothing to apply", str(exc))
+    except WebhookPayloadError as exc:
+        inbox_service.settle_in(
+            session, inbox_id, InboxStatus.REJECTED, f"unparseable: {exc}", hospital_id=hospital_id
+        )
+        return WebhookResult(400, "Malformed webhook", str(exc))
+    return _accept(session, inbox_id, candidates, event)
 
 
 def _accept(
@@ -111,11 +113,17 @@ def _accept(
         if in_flight:
             # The courier answered faster than our booking task could commit its order number:
             # ask it to send again shortly rather than lose the report.
-            inbox_service.reject(
-                inbox_id, "booking in flight; sender asked to retry", hospital_id=_hospital_of(candidates)
+            inbox_service.settle_in(
+                session,
+                inbox_id,
+                InboxStatus.REJECTED,
+                "booking in flight; sender asked to retry",
+                hospital_id=_hospital_of(candidates),
             )
             return WebhookResult(503, "Booking not recorded yet", "Send this event again in a few seconds.")
-        inbox_service.reject(inbox_id, "unknown order", hospital_id=_hospital_of(candidates))
+        inbox_service.settle_in(
+            session, inbox_id, InboxStatus.REJECTED, "unknown order", hospital_id=_hospital_of(candidates)
+        )
         return WebhookResult(
             404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
         )
@@ -138,7 +146,9 @@ def _accept(
         session.commit()
     except IntegrityError:
         session.rollback()
-        inbox_service.settle(inbox_id, InboxStatus.DUPLICATE, None, hospital_id=account.hospital_id)
+        inbox_service.settle_in(
+            session, inbox_id, InboxStatus.DUPLICATE, None, hospital_id=account.hospital_id
+        )
         return WebhookResult(200, "Duplicate event", "Already received; ignored.")
     return WebhookResult(200, "Accepted")
 
