@@ -10,57 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
-import httpx
-from _support import fresh_database, seed_hospital
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def bundles(count: int, per_bundle: int = 1) -> list[bytes]:
-    from dispatch.demo_data import PATIENTS, DemoPatient, demo_bundle
-
-    out = []
-    for bundle_number in range(count):
-        entries = []
-        for i in range(bundle_number * per_bundle, (bundle_number + 1) * per_bundle):
-            template = PATIENTS[i % 4]
-            patient = DemoPatient(**{**template.__dict__, "mrn": f"RM-B{i:07d}", "phone": f"0812{i:08d}"})
-            entries.extend(demo_bundle(patient, f"RXB{i:08d}")["entry"])
-        out.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode())
-    return out
-
-
-async def post_all(url: str, api_key: str, bodies: list[bytes], concurrency: int) -> list[float]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 201:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
+from _support import fhir_bundles, free_port, fresh_database, post_all, seed_hospital
 
 
 def main() -> None:
@@ -85,13 +41,13 @@ def main() -> None:
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", {"api": server})
-        bodies = bundles(args.bundles, args.per_bundle)
+        bodies = fhir_bundles(args.bundles, args.per_bundle)
         warmup, measured = bodies[:100], bodies[100:]
-        asyncio.run(post_all(f"http://127.0.0.1:{port}/fhir/r4/Bundle", api_key, warmup, args.concurrency))
+        url = f"http://127.0.0.1:{port}/fhir/r4/Bundle"
+        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
+        asyncio.run(post_all([(url, body) for body in warmup], headers, args.concurrency))
         started = time.perf_counter()
-        latencies = asyncio.run(
-            post_all(f"http://127.0.0.1:{port}/fhir/r4/Bundle", api_key, measured, args.concurrency)
-        )
+        latencies = asyncio.run(post_all([(url, body) for body in measured], headers, args.concurrency))
         elapsed = time.perf_counter() - started
     finally:
         server.terminate()

@@ -1,0 +1,188 @@
+"""A simulated day: N orders ingested, released, booked at the courier sandbox, delivered; nothing stuck.
+
+Run: .venv/bin/python bench/day_bench.py [--orders 100000] [--step-delay 0.5] [--stall-seconds 120]
+Needs PostgreSQL (BENCH_DATABASE_URL) and Redis (REDIS_URL, default db 12).
+
+Starts what production runs: the API (uvicorn, 2 workers), Celery (``--concurrency 2``), one beat, and the
+courier sandbox (``gancang sandbox``, every journey happy) as the hospital's GoSend account. Then:
+
+1. the SIMRS posts every prescription as FHIR Bundles of 20, two at a time;
+2. a pharmacist releases every order through the staff API, two at a time, while the earlier ones are already
+   being booked, picked up and delivered (each booking brings five status webhooks back from the sandbox,
+   each applied by a task, plus the patient's SMS tasks);
+3. the bench waits until every order is settled, or until nothing has moved for ``--stall-seconds``.
+
+Prints the wall time of each phase and in all, the orders per second from first release to last delivery,
+peak resident memory of each process group (sampled every second, children included), the orders' final
+states, and every order that is not delivered (the stuck), with its state. When ``--orders`` is below 100,000
+it also prints the time 100,000 would take at the measured rate: an extrapolation, labelled as one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import threading
+import time
+
+import httpx
+import sqlalchemy as sa
+from _support import (
+    HARDWARE_NOTE,
+    fhir_bundles,
+    free_port,
+    fresh_database,
+    login,
+    post_all,
+    processes,
+    rss_mb,
+    seed_dispatch,
+    seed_hospital,
+    stack_commands,
+    wait_for,
+)
+
+PER_BUNDLE = 20
+DAY = 100_000
+# Where an order's day ends without anyone's help; anything else at the end is stuck.
+SETTLED = ("delivered", "no_courier", "cancelled", "returned", "rejected", "needs_address")
+
+
+class PeakMemory(threading.Thread):
+    """Samples the resident memory of each process (and its children) every second; keeps the peaks."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peaks = dict.fromkeys([*pids, "total"], 0.0)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            sizes = {name: rss_mb([pid]) for name, pid in self.pids.items()}
+            sizes["total"] = sum(sizes.values())
+            for name, size in sizes.items():
+                self.peaks[name] = max(self.peaks[name], size)
+
+
+def states(connection: sa.Connection) -> dict[str, int]:
+    return dict(connection.execute(sa.text("SELECT status, count(*) FROM orders GROUP BY status")).all())
+
+
+def wait_settled(stall_seconds: float) -> tuple[float, dict[str, int]]:
+    """Until every order is settled, or nothing has changed for ``stall_seconds``; when the last one settled."""
+    from dispatch.core.db import get_engine
+
+    last_change, last_seen = time.perf_counter(), None
+    while True:
+        with get_engine().connect() as connection:
+            now = states(connection)
+        if sum(now.get(state, 0) for state in SETTLED) == sum(now.values()):
+            return time.perf_counter(), now
+        if now != last_seen:
+            last_change, last_seen = time.perf_counter(), now
+        elif time.perf_counter() - last_change > stall_seconds:
+            return time.perf_counter(), now
+        time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=DAY)
+    parser.add_argument("--step-delay", type=float, default=0.5, help="sandbox seconds between statuses")
+    parser.add_argument("--stall-seconds", type=float, default=120)
+    args = parser.parse_args()
+
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    fresh_database()  # before anything from dispatch is imported: its settings are read once
+    subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+    hospital_id, api_key = seed_hospital()
+    port, sandbox_port = free_port(), free_port()
+    api_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    webhook_token = secrets.token_urlsafe(16)
+    username, password = seed_dispatch(hospital_id, sandbox_url, webhook_token)
+    bundles = fhir_bundles(-(-args.orders // PER_BUNDLE), PER_BUNDLE, prefix="D")
+
+    from dispatch.core.db import get_engine
+
+    env = {**os.environ, "GANCANG_LOG_LEVEL": "WARNING", "GANCANG_PUBLIC_BASE_URL": api_url}
+    with processes(stack_commands(port, sandbox_port, webhook_token, args.step_delay), env) as running:
+        wait_for(f"{api_url}/readyz", running)
+        wait_for(f"{sandbox_url}/_sandbox/bookings", running)
+        memory = PeakMemory({name: process.pid for name, process in running.items()})
+        memory.start()
+        started = time.perf_counter()
+        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
+        asyncio.run(post_all([(f"{api_url}/fhir/r4/Bundle", body) for body in bundles], headers, 2))
+        ingested = time.perf_counter()
+        with get_engine().connect() as connection:
+            order_ids = list(
+                connection.execute(
+                    sa.text("SELECT id FROM orders WHERE status = 'awaiting_release' ORDER BY id")
+                )
+                .scalars()
+                .all()
+            )
+        with httpx.Client(base_url=api_url, timeout=30) as api:
+            staff = {"Authorization": f"Bearer {login(api, username, password)}"}
+        releases = [(f"{api_url}/api/v1/orders/{order_id}/release", b"") for order_id in order_ids]
+        asyncio.run(post_all(releases, staff, 2, expected=200))
+        released = time.perf_counter()
+        finished, final = wait_settled(args.stall_seconds)
+        memory.stopped.set()
+        memory.join()
+        with get_engine().connect() as connection:
+            stuck = connection.execute(
+                sa.text(
+                    "SELECT id, status, status_changed_at FROM orders WHERE status <> 'delivered' ORDER BY id LIMIT 20"
+                )
+            ).all()
+            unfinished = connection.execute(
+                sa.text(
+                    "SELECT topic, count(*) FROM outbox_messages WHERE processed_at IS NULL GROUP BY topic"
+                )
+            ).all()
+            refused = connection.execute(
+                sa.text(
+                    "SELECT status, count(*) FROM inbox_messages WHERE status <> 'processed' GROUP BY status"
+                )
+            ).all()
+
+    rate = len(order_ids) / (finished - ingested)
+    print(
+        f"A simulated day of {args.orders:,} orders: API 2 uvicorn workers, Celery --concurrency 2 + beat, "
+        f"courier sandbox (step delay {args.step_delay:g} s), PostgreSQL, Redis; {HARDWARE_NOTE}"
+    )
+    print(
+        f"  ingest ({PER_BUNDLE} per FHIR Bundle): {ingested - started:.1f} s; {len(order_ids):,} orders awaiting release"
+    )
+    print(f"  release through the staff API: {released - ingested:.1f} s")
+    print(f"  first release to last order settled: {finished - ingested:.1f} s = {rate:.1f} orders/s")
+    print(f"  wall time in all: {finished - started:.1f} s")
+    print(
+        "  peak RSS (MB, each process with its children): "
+        + ", ".join(f"{name} {size:.0f}" for name, size in memory.peaks.items())
+    )
+    print(f"  final states: {final}")
+    print(
+        f"  not delivered: {sum(count for state, count in final.items() if state != 'delivered')}"
+        + "".join(
+            f"\n    order {row.id}: {row.status} since {row.status_changed_at:%H:%M:%S}" for row in stuck
+        )
+    )
+    print(
+        f"  outbox unfinished: {dict(unfinished) or 'none'}; inbox not processed: {dict(refused) or 'none'}"
+    )
+    if args.orders < DAY:
+        hours = DAY / rate / 3600
+        print(
+            f"  EXTRAPOLATION, not measured: {DAY:,} orders at {rate:.1f} orders/s would take {hours:.1f} h "
+            f"from first release to last delivery"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""FHIR intake latency and release-to-booking latency, in one harness on the whole running stack.
+
+Run: .venv/bin/python bench/latency_bench.py [--bundles 400] [--concurrency 4] [--releases 200] [--release-rate 4]
+Needs PostgreSQL (BENCH_DATABASE_URL) and Redis (REDIS_URL, default db 12).
+
+Starts what production runs: the API (uvicorn, 2 workers), Celery (``--concurrency 2``), one beat, and the
+courier sandbox (``gancang sandbox``) as the hospital's GoSend account, which posts its status webhooks back.
+
+1. FHIR intake: ``--bundles`` one-prescription Bundles posted ``--concurrency`` at a time (a moderate load,
+   not saturation: ``intake_fhir_bench.py`` measures the ceiling); latency per request p50 / p99.
+2. Release to booking: a pharmacist releases ``--releases`` of those orders through the staff API, paced at
+   ``--release-rate`` per second, while the earlier bookings' webhooks flow back. For each order, the time
+   from ``released_at`` to the "Booked with gosend" event on its timeline (both stamped by our processes):
+   the outbox relay's tick (every second), the worker locating the patient, asking the sandbox for a quote,
+   booking it and committing. p50 / p99, and the release call's own latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import time
+
+import httpx
+import sqlalchemy as sa
+from _support import (
+    HARDWARE_NOTE,
+    describe_ms,
+    fhir_bundles,
+    free_port,
+    fresh_database,
+    login,
+    post_all,
+    processes,
+    seed_dispatch,
+    seed_hospital,
+    stack_commands,
+    wait_for,
+)
+
+WARMUP_BUNDLES = 50
+
+
+def booking_delays(connection: sa.Connection, order_ids: list[int]) -> tuple[list[float], dict[str, int]]:
+    """Seconds from release to the booking event per booked order, and every released order's state now."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT extract(epoch FROM min(e.at) - o.released_at) FROM orders o "
+            "JOIN order_events e ON e.order_id = o.id AND e.kind = 'courier' AND e.detail LIKE 'Booked with %' "
+            "WHERE o.id = ANY(:ids) GROUP BY o.id, o.released_at"
+        ),
+        {"ids": order_ids},
+    ).scalars()
+    states = connection.execute(
+        sa.text("SELECT status, count(*) FROM orders WHERE id = ANY(:ids) GROUP BY status"),
+        {"ids": order_ids},
+    ).all()
+    return [float(value) for value in rows], dict(states)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bundles", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--releases", type=int, default=200)
+    parser.add_argument("--release-rate", type=float, default=4)
+    parser.add_argument("--step-delay", type=float, default=2.0, help="sandbox seconds between statuses")
+    args = parser.parse_args()
+    if args.releases > args.bundles:
+        parser.error("--releases cannot exceed --bundles")
+
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    fresh_database()  # before anything from dispatch is imported: its settings are read once
+    subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+    hospital_id, api_key = seed_hospital()
+    port, sandbox_port = free_port(), free_port()
+    api_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    webhook_token = secrets.token_urlsafe(16)
+    username, password = seed_dispatch(hospital_id, sandbox_url, webhook_token)
+
+    from dispatch.core.db import get_engine
+
+    env = {**os.environ, "GANCANG_LOG_LEVEL": "WARNING", "GANCANG_PUBLIC_BASE_URL": api_url}
+    with processes(stack_commands(port, sandbox_port, webhook_token, args.step_delay), env) as running:
+        wait_for(f"{api_url}/readyz", running)
+        wait_for(f"{sandbox_url}/_sandbox/bookings", running)
+        bodies = fhir_bundles(WARMUP_BUNDLES + args.bundles, prefix="L")
+        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
+        fhir_url = f"{api_url}/fhir/r4/Bundle"
+        asyncio.run(
+            post_all([(fhir_url, body) for body in bodies[:WARMUP_BUNDLES]], headers, args.concurrency)
+        )
+        intake = asyncio.run(
+            post_all([(fhir_url, body) for body in bodies[WARMUP_BUNDLES:]], headers, args.concurrency)
+        )
+
+        with get_engine().connect() as connection:
+            order_ids = list(
+                connection.execute(
+                    sa.text(
+                        "SELECT id FROM orders WHERE status = 'awaiting_release' ORDER BY id DESC LIMIT :n"
+                    ),
+                    {"n": args.releases},
+                ).scalars()
+            )
+        release_calls = []
+        with httpx.Client(base_url=api_url, timeout=30) as api:
+            staff = {"Authorization": f"Bearer {login(api, username, password)}"}
+            started = time.perf_counter()
+            for number, order_id in enumerate(order_ids):
+                time.sleep(max(0.0, started + number / args.release_rate - time.perf_counter()))
+                sent = time.perf_counter()
+                api.post(f"/api/v1/orders/{order_id}/release", headers=staff).raise_for_status()
+                release_calls.append(time.perf_counter() - sent)
+        deadline = time.monotonic() + 120
+        while True:
+            with get_engine().connect() as connection:
+                delays, states = booking_delays(connection, order_ids)
+            if len(delays) == len(order_ids) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+
+    print(
+        f"Latency on the running stack: API 2 uvicorn workers, Celery --concurrency 2 + beat, courier sandbox; {HARDWARE_NOTE}"
+    )
+    print(f"  FHIR intake, one prescription per Bundle, {args.concurrency} at a time: {describe_ms(intake)}")
+    print(f"  release call (staff API), {args.release_rate:g} per second: {describe_ms(release_calls)}")
+    if delays:
+        print(f"  release to booking (BOOKED at the sandbox GoSend, committed): {describe_ms(delays)}")
+    print(f"  booked {len(delays)} of {len(order_ids)} released; their states now: {states}")
+
+
+if __name__ == "__main__":
+    main()
