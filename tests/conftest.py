@@ -86,6 +86,10 @@ def db(database: None) -> Iterator[None]:
     names = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
     with get_engine().begin() as connection:
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    # Rate-limit counters are state too: one test's logins and page loads must not throttle the next.
+    from dispatch.core import ratelimit
+
+    ratelimit.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from dispatch.auth import service
 from dispatch.auth.models import Role, StaffUser, StaffUserPublic
+from dispatch.core import ratelimit
 from dispatch.core.db import SessionDep
-from dispatch.core.http import bearer_token
+from dispatch.core.http import bearer_token, client_address
 from dispatch.core.problems import Problem, problem_responses
 
 SESSION_COOKIE = "gancang_session"
@@ -42,9 +43,19 @@ def optional_staff(request: Request, session: SessionDep) -> StaffUser | None:
     return service.user_for_token(session, token) if token else None
 
 
-def current_staff(user: Annotated[StaffUser | None, Depends(optional_staff)]) -> StaffUser:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def current_staff(request: Request, user: Annotated[StaffUser | None, Depends(optional_staff)]) -> StaffUser:
+    """The JSON API's caller. A session cookie counts for reading only (the console links the CSV report):
+    a browser sends the cookie with a form posted from any site, and the API's changes carry no CSRF token,
+    so they need the ``Authorization`` header, which no other site can make a browser send."""
     if user is None:
         raise Problem(401, "Not authenticated", "Log in first.")
+    if request.method not in SAFE_METHODS and bearer_token(request) is None:
+        raise Problem(
+            403, "Forbidden", "Send the session token as Authorization: Bearer; cookies are read-only."
+        )
     return user
 
 
@@ -64,12 +75,25 @@ Pharmacist = Annotated[StaffUser, Depends(role_checker(Role.PHARMACIST))]
 Dispatcher = Annotated[StaffUser, Depends(role_checker(Role.DISPATCHER))]
 
 
-@router.post("/login", operation_id="auth-login", responses=problem_responses(401))
-def login(body: LoginRequest, session: SessionDep) -> LoginResponse:
+def login_wait(request: Request) -> int | None:
+    """Seconds before this client may try again, when it failed too many logins (whatever the usernames)."""
+    return ratelimit.exceeded(ratelimit.LOGIN_FAILURES_PER_CLIENT, client_address(request))
+
+
+def count_failed_login(request: Request) -> None:
+    ratelimit.hit(ratelimit.LOGIN_FAILURES_PER_CLIENT, client_address(request))
+
+
+@router.post("/login", operation_id="auth-login", responses=problem_responses(401, 429))
+def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginResponse:
+    wait = login_wait(request)
+    if wait is not None:
+        raise Problem(429, "Too many failed logins", "Try again later.", headers={"Retry-After": str(wait)})
     try:
         user, token = service.login(session, body.username, body.password)
     except service.LoginRefused:
         session.commit()  # keep the failed-login count
+        count_failed_login(request)
         raise Problem(401, "Login failed", "Wrong username or password, or the account is locked.") from None
     session.commit()
     return LoginResponse(access_token=token, user=StaffUserPublic.model_validate(user))

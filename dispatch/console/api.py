@@ -19,7 +19,7 @@ from sqlmodel import Session
 from dispatch.audit import repository as audit_repository
 from dispatch.audit import service as audit
 from dispatch.auth import service as auth_service
-from dispatch.auth.api import SESSION_COOKIE
+from dispatch.auth.api import SESSION_COOKIE, count_failed_login, login_wait
 from dispatch.auth.models import Role, StaffUser
 from dispatch.console import repository
 from dispatch.console.admin import router as admin_router
@@ -73,10 +73,16 @@ def login_page(request: Request, error: str = "") -> HTMLResponse:
 def login(
     request: Request, session: SessionDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
 ) -> Response:
+    wait = login_wait(request)
+    if wait is not None:
+        return templates.TemplateResponse(
+            request, "login.html", {"error": "throttled"}, status_code=429, headers={"Retry-After": str(wait)}
+        )
     try:
         _user, token = auth_service.login(session, username, password)
     except auth_service.LoginRefused:
         session.commit()
+        count_failed_login(request)
         return templates.TemplateResponse(request, "login.html", {"error": "failed"}, status_code=401)
     session.commit()
     response = RedirectResponse("/console", status_code=303)

@@ -17,3 +17,8 @@ def bearer_token(request: Request) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (see ``dispatch.core.ratelimit`` for proxies)."""
+    return request.client.host if request.client else "unknown"

@@ -43,11 +43,20 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -61,7 +70,9 @@ def problem_response(status: int, title: str, detail: str = "", **extra: Any) ->
 
 async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+    response = problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

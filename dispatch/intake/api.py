@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatch.core.http import bearer_token
 from dispatch.intake import service
+from dispatch.intake.throttle import intake_wait
 from hospital_adapter.canonical import PrescriptionIn, SourceInputError
 from hospital_adapter.fhir.parser import parse_bundle, parse_medication_request
 from hospital_adapter.fhir.subscription import parse_notification
@@ -33,6 +34,12 @@ def _fhir_response(
 
 
 async def _intake(request: Request, parse: Callable[[bytes], list[PrescriptionIn]]) -> JSONResponse:
+    wait = intake_wait(request)
+    if wait is not None:
+        outcome = operation_outcome(
+            [("throttled", "Too many requests with this API key; try again later", None)]
+        )
+        return _fhir_response(429, outcome, {"Retry-After": str(wait)})
     body = await request.body()
     try:
         outcomes = await run_in_threadpool(
@@ -68,6 +75,7 @@ OUTCOME_RESPONSES: dict[int | str, dict[str, object]] = {
         400: "Malformed JSON or not a FHIR resource (OperationOutcome)",
         401: "Missing or wrong API key (OperationOutcome)",
         422: "Valid JSON that cannot be taken (OperationOutcome)",
+        429: "Too many requests with this API key; Retry-After says when to send again (OperationOutcome)",
     }.items()
 }
 

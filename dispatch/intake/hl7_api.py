@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatch.core.http import bearer_token
 from dispatch.intake import service
+from dispatch.intake.throttle import intake_wait
 from hospital_adapter.canonical import SourceInputError
 from hospital_adapter.hl7v2.ack import ack_for_error, build_ack
 from hospital_adapter.hl7v2.parser import parse_message
@@ -20,6 +21,9 @@ ACK_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "ACK with MSA-1 AA: the orders were created (or already received)"},
     400: {"description": "ACK with MSA-1 AE (data the hospital must fix) or AR (unreadable/unsupported)"},
     401: {"description": "ACK with MSA-1 AR: missing or wrong API key"},
+    429: {
+        "description": "ACK with MSA-1 AR: too many requests with this API key; send again after Retry-After"
+    },
 }
 ACK_CONTENT = {HL7_V2: {"schema": {"type": "string"}}}
 for _answer in ACK_RESPONSES.values():
@@ -53,6 +57,11 @@ def _ack_response(status: int, ack: bytes, headers: dict[str, str] | None = None
 async def post_hl7v2(request: Request) -> Response:
     """Take one HL7 v2 pharmacy order; the API key goes in ``Authorization: Bearer``, as for FHIR."""
     body = await request.body()
+    wait = intake_wait(request)
+    if wait is not None:
+        text = "Too many requests with this API key; try again later"
+        ack = build_ack(body, "AR", text, issues=[("throttled", text, None)])
+        return _ack_response(429, ack, {"Retry-After": str(wait)})
     try:
         outcomes = await run_in_threadpool(
             service.intake, "hl7v2", parse_message, body, dict(request.headers), bearer_token(request)

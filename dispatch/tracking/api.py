@@ -11,8 +11,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from dispatch.core import ratelimit
 from dispatch.core.clock import utcnow
 from dispatch.core.db import SessionDep
+from dispatch.core.http import client_address
 from dispatch.core.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from dispatch.dispatching.locating import LocationRefused, confirm_location
 from dispatch.dispatching.models import BookingAttempt
@@ -47,7 +49,8 @@ MAX_ACCURACY_M: Final = 500.0
 
 HTML: dict[str, object] = {"text/html": {"schema": {"type": "string"}}}
 NOT_FOUND: dict[int | str, dict[str, object]] = {
-    404: {"description": "Unknown, malformed or expired link (HTML page)", "content": HTML}
+    404: {"description": "Unknown, malformed or expired link (HTML page)", "content": HTML},
+    429: {"description": "Too many requests for this link or from this address (HTML page)", "content": HTML},
 }
 # A form the patient's browser sends: HTML with the reason, or problem+json when a field is not even a form value.
 FORM_ANSWERS: dict[int | str, dict[str, object]] = {
@@ -66,6 +69,25 @@ def _not_found(request: Request, lang: str) -> HTMLResponse:
     )
 
 
+def _throttled(request: Request, token: str, lang: str) -> HTMLResponse | None:
+    """A page asking to wait, when this link or this address asked too often; counted before the token is
+    looked up, so guessing links costs the guesser, not the database."""
+    waits = [
+        ratelimit.hit(ratelimit.TRACKING_PER_TOKEN, token),
+        ratelimit.hit(ratelimit.TRACKING_PER_CLIENT, client_address(request)),
+    ]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is None:
+        return None
+    return templates.TemplateResponse(
+        request,
+        "track_busy.html",
+        {"lang": lang},
+        status_code=429,
+        headers={**PRIVATE_HEADERS, "Retry-After": str(wait)},
+    )
+
+
 def _record(session: Session, token: str) -> TrackingToken | None:
     """The live token record, or None for an unknown, malformed or expired link."""
     if not looks_like_token(token):
@@ -81,6 +103,9 @@ def tracking_page(
     token: str, request: Request, session: SessionDep, lang: str = "id", located: str = "", desa: str = ""
 ) -> HTMLResponse:
     lang = "en" if lang == "en" else "id"
+    throttled = _throttled(request, token, lang)
+    if throttled is not None:
+        return throttled
     record = _record(session, token)
     if record is None:
         return _not_found(request, lang)
@@ -93,7 +118,10 @@ def tracking_page(
     "/t/{token}/location",
     operation_id="tracking-location",
     response_class=HTMLResponse,
-    responses={**FORM_ANSWERS, 429: {"description": "Too many refused positions this hour", "content": HTML}},
+    responses={
+        **FORM_ANSWERS,
+        429: {"description": "Too many refused positions this hour, or too many requests", "content": HTML},
+    },
 )
 def share_location(
     token: str,
@@ -108,6 +136,9 @@ def share_location(
     """The patient's position, from the phone (lat/lon) or from the desa list, saved for this delivery and
     every later one. Only an order waiting for its address takes it; anything else leaves the order as it is."""
     lang = "en" if lang == "en" else "id"
+    throttled = _throttled(request, token, lang)
+    if throttled is not None:
+        return throttled
     record = _record(session, token)
     if record is None:
         return _not_found(request, lang)
@@ -164,6 +195,9 @@ def confirm_received(
     """The patient says the medicine reached them: for couriers that take no PIN (GoSend) this, with the
     driver's photo, is the handover's evidence. Only a delivered order takes it, and only once."""
     lang = "en" if lang == "en" else "id"
+    throttled = _throttled(request, token, lang)
+    if throttled is not None:
+        return throttled
     record = _record(session, token)
     if record is None:
         return _not_found(request, lang)
