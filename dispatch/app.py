@@ -5,28 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.audit.api import router as audit_router
 from dispatch.auth.api import router as auth_router
 from dispatch.console.api import router as console_router
-from dispatch.core.celery_app import celery_app
-from dispatch.core.db import SessionDep, new_session
-from dispatch.core.logging import configure_logging
-from dispatch.core.metrics import DatabaseCollector
+from dispatch.core.db import new_session
+from dispatch.core.logging import configure_logging, request_log_context
+from dispatch.core.ops import ops_router
 from dispatch.core.problems import (
     Problem,
     handle_data_error,
     handle_http_exception,
     handle_problem,
     handle_validation_error,
-    problem_response,
     problem_responses,
 )
 from dispatch.hospitals.service import validate_enabled_courier_accounts
@@ -59,6 +54,7 @@ def create_app() -> FastAPI:
         # On every route a body FastAPI cannot decode (400) or a request not of the declared shape (422) is
         # answered as problem+json (handle_http_exception, handle_validation_error).
         responses=problem_responses(400, 422),
+        dependencies=[Depends(request_log_context)],
     )
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
@@ -81,34 +77,5 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
 
-    metrics_registry = CollectorRegistry()
-    metrics_registry.register(DatabaseCollector())
-
-    @app.get("/healthz", tags=["ops"], operation_id="ops-healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        tags=["ops"],
-        operation_id="ops-readyz",
-        response_model=None,
-        responses=problem_responses(503),
-    )
-    def readyz(session: SessionDep) -> JSONResponse | dict[str, str]:
-        try:
-            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        except Exception as exc:
-            return problem_response(503, "Database unreachable", str(exc)[:200])
-        try:
-            with celery_app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
-        except Exception as exc:
-            return problem_response(503, "Broker unreachable", str(exc)[:200])
-        return {"status": "ready"}
-
-    @app.get("/metrics", tags=["ops"], operation_id="ops-metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.include_router(ops_router())
     return app

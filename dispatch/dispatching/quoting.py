@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextvars import copy_context
 
 from couriers.base import CourierAdapter, CourierError, DeliveryRequest, Quote
+from dispatch.core import metrics
 from dispatch.core.logging import log
 from dispatch.dispatching.policy import Candidate, Offer
 
@@ -23,7 +25,8 @@ def gather_quotes(
         return []
     pool = ThreadPoolExecutor(max_workers=len(asked), thread_name_prefix="quote")
     try:
-        futures = [pool.submit(adapter.quote, request) for _candidate, adapter in asked]
+        # Each call runs in a copy of this context, so its log lines name the order being quoted.
+        futures = [pool.submit(copy_context().run, adapter.quote, request) for _candidate, adapter in asked]
         wait(futures, timeout=deadline_seconds)
         return [
             _offer(candidate, future, deadline_seconds)
@@ -35,10 +38,12 @@ def gather_quotes(
 
 def _offer(candidate: Candidate, future: Future[Quote], deadline_seconds: float) -> Offer:
     if not future.done():
+        metrics.COURIER_ERRORS.labels(candidate.courier, "quote", "timeout").inc()
         return Offer(candidate, problem=f"no answer within {deadline_seconds:g} s")
     error = future.exception()
     if error is None:
         return Offer(candidate, quote=future.result())
+    metrics.count_courier_error(candidate.courier, "quote", error)
     if not isinstance(error, CourierError):
         # A bug in one adapter must not stop the others' offers from being weighed.
         log.error("dispatch.quote_crashed", courier=candidate.courier, error=repr(error))

@@ -6,7 +6,8 @@ from sqlmodel import Session
 
 from couriers.base import CourierAdapter, CourierError, Quote
 from couriers.registry import build_adapter
-from dispatch.core.logging import log
+from dispatch.core import metrics
+from dispatch.core.logging import bind_log_context, log
 from dispatch.dispatching import locating, repository, service
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import Choice, choose
@@ -98,6 +99,7 @@ def _call_courier(ctx: TaskContext, attempt: BookingAttempt, quote: Quote | None
                 service.delivery_request(session, order, attempt.reference), quote
             ).provider_order_id
     except CourierError as exc:
+        metrics.count_courier_error(attempt.courier, "book", exc)
         if exc.retryable and not ctx.final_try:
             raise RetryLater(f"{attempt.courier}: {exc}") from exc
         log.warning("booking.refused", order_id=order.id, courier=attempt.courier, error=str(exc))
@@ -107,6 +109,7 @@ def _call_courier(ctx: TaskContext, attempt: BookingAttempt, quote: Quote | None
         return
     attempt.status = AttemptStatus.BOOKED
     attempt.provider_order_id = provider_order_id
+    metrics.observe_booked(attempt.courier, attempt.created_at, order.released_at)
     orders_service.add_event(
         session,
         order,
@@ -140,6 +143,7 @@ def cancel_booking(ctx: TaskContext) -> None:
     attempt = repository.get_for_update(ctx.session, ctx.message.payload["attempt_id"])
     if attempt is None or attempt.status not in (AttemptStatus.PENDING, AttemptStatus.BOOKED):
         return
+    bind_log_context(order_id=attempt.order_id)
     adapter = adapter_for(ctx, attempt.account_id)
     provider_order_id = attempt.provider_order_id
     try:
@@ -149,6 +153,7 @@ def cancel_booking(ctx: TaskContext) -> None:
         if provider_order_id is not None:
             adapter.cancel(provider_order_id)
     except CourierError as exc:
+        metrics.count_courier_error(attempt.courier, "cancel", exc)
         if exc.retryable and not ctx.final_try:
             raise RetryLater(f"{attempt.courier}: {exc}") from exc
         attempt.error = f"cancel refused: {exc}"[:500]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
@@ -124,3 +125,13 @@ def mark_many(session: Session, inbox_ids: list[int], status: InboxStatus, error
 
 def _clipped(error: str | None) -> str | None:
     return error[:2000] if error else None
+
+
+def oldest_received_by_source(session: Session, status: InboxStatus) -> dict[str, datetime]:
+    """When the oldest message still in ``status`` arrived, per source: accepted ones measure the apply lag."""
+    query = (
+        select(InboxMessage.source, func.min(InboxMessage.received_at))
+        .where(InboxMessage.status == status)
+        .group_by(InboxMessage.source)
+    )
+    return dict(session.exec(query).all())

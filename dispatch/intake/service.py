@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from dispatch.core import metrics
 from dispatch.core.db import new_session
 from dispatch.hospitals import service as hospitals_service
 from dispatch.hospitals.models import Hospital
@@ -64,9 +65,10 @@ def intake(
         inbox_id = message.id
         assert inbox_id is not None
         if hospital is None:
+            metrics.INTAKE_REFUSED.labels(source, "unauthorized").inc()
             raise IntakeAuthError("missing or invalid API key")
         # The same connection goes on to create the orders: a request is one checkout, not two.
-        return _create_from_archive(session, hospital, parse, body, inbox_id)
+        return _create_from_archive(session, source, hospital, parse, body, inbox_id)
 
 
 def intake_for_hospital(
@@ -78,19 +80,24 @@ def intake_for_hospital(
 ) -> list[IntakeOutcome]:
     """For channels where the hospital is known by other means (an MLLP port per hospital, the CLI)."""
     inbox_id = inbox_service.archive_raw(source, body, headers, hospital_id=hospital.id)
-    return create_from_archive(hospital, parse, body, inbox_id)
+    return create_from_archive(source, hospital, parse, body, inbox_id)
 
 
 def create_from_archive(
-    hospital: Hospital, parse: Callable[[bytes], list[PrescriptionIn]], body: bytes, inbox_id: int
+    source: str,
+    hospital: Hospital,
+    parse: Callable[[bytes], list[PrescriptionIn]],
+    body: bytes,
+    inbox_id: int,
 ) -> list[IntakeOutcome]:
     """Parse a message already archived and create its orders; a refusal marks the archived message."""
     with new_session() as session:
-        return _create_from_archive(session, hospital, parse, body, inbox_id)
+        return _create_from_archive(session, source, hospital, parse, body, inbox_id)
 
 
 def _create_from_archive(
     session: Session,
+    source: str,
     hospital: Hospital,
     parse: Callable[[bytes], list[PrescriptionIn]],
     body: bytes,
@@ -100,6 +107,7 @@ def _create_from_archive(
         prescriptions = _parse(parse, body)
     except SourceInputError as exc:
         inbox_service.reject(inbox_id, str(exc), hospital_id=hospital.id)
+        metrics.INTAKE_REFUSED.labels(source, "invalid").inc()
         raise
     batch = [(prescription, inbox_id) for prescription in prescriptions]
     outcomes = [
@@ -162,7 +170,7 @@ def reprocess(inbox_id: int, hospital: Hospital) -> list[IntakeOutcome]:
         source = get_source(message.source)
     except HospitalSourceError as exc:
         raise NotReprocessable(f"{message.source} messages cannot be re-run here") from exc
-    return create_from_archive(hospital, source.parse, message.body, inbox_id)
+    return create_from_archive(message.source, hospital, source.parse, message.body, inbox_id)
 
 
 def _reread(message: InboxMessage, hospital: Hospital) -> list[IntakeOutcome]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 
+from dispatch.core import metrics
 from dispatch.core.clock import utcnow
 from dispatch.core.logging import log
 from dispatch.core.settings import settings
@@ -94,6 +95,7 @@ def send_sms(ctx: TaskContext) -> None:
     if is_opted_out(session, hospital.id, patient.phone_e164, channel):
         sms.status = MessageStatus.OPTED_OUT
         sms.error = f"Not sent: the patient opted out of {channel} messages"
+        metrics.SMS_FAILURES.labels(chosen.name, "opted_out").inc()
         return
     sms.status = MessageStatus.PENDING
     sms.attempts += 1
@@ -102,11 +104,13 @@ def send_sms(ctx: TaskContext) -> None:
         result = _hand_over(chosen, channel, patient.phone_e164, kind, lang, fields, text)
     except SendOutcomeUnknown as exc:
         record_unknown(session, order, sms, str(exc))
+        metrics.SMS_FAILURES.labels(chosen.name, "unknown").inc()
         return
     except Exception as exc:
         # The gateway did not take it (GatewayUnavailable, or a plugin's own transport error): retry.
         if ctx.final_try or ctx.attempts >= MAX_RETRIES:
             record_failure(session, hospital, order, sms, f"gave up after {sms.attempts} attempts: {exc}")
+            metrics.SMS_FAILURES.labels(chosen.name, "failed").inc()
             return
         sms.status = MessageStatus.RETRYING
         sms.error = str(exc)[:500]
@@ -126,9 +130,11 @@ def send_sms(ctx: TaskContext) -> None:
             data={"gateway": chosen.name, "detail": result.detail},
         )
         sms.status = MessageStatus.OPTED_OUT
+        metrics.SMS_FAILURES.labels(chosen.name, "opted_out").inc()
         sms.error = f"Not sent: {chosen.name} reports the patient unsubscribed ({result.detail})"[:500]
     elif result.status == "failed":
         record_failure(session, hospital, order, sms, result.detail)
+        metrics.SMS_FAILURES.labels(chosen.name, "failed").inc()
     else:
         sms.status = MessageStatus(result.status)
         sms.error = result.detail or None

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from dispatch.core import metrics
 from dispatch.core.clock import utcnow
 from dispatch.core.db import insert_rows
 from dispatch.hospitals.models import Hospital
@@ -92,6 +93,9 @@ def ingest_batch(
             order = _update_known(session, hospital, prescription, inbox_id)
             assert order.id is not None
             outcomes[position] = (order.id, False)
+    for position, (prescription, _inbox_id) in enumerate(batch):
+        outcome = "created" if outcomes[position][1] else "repeat"
+        metrics.INTAKE_PRESCRIPTIONS.labels(prescription.source, outcome).inc()
     return [outcomes[position] for position in range(len(batch))]
 
 

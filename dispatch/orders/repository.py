@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from dispatch.hospitals.models import Hospital
 from dispatch.orders.models import Order, OrderEvent, Patient, Prescription, PrescriptionItem
 from dispatch.orders.state_machine import OrderStatus
 
@@ -70,9 +71,14 @@ def items_for(session: Session, prescription_id: int) -> Sequence[PrescriptionIt
     ).all()
 
 
-def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.exec(select(Order.status, func.count()).group_by(Order.status)).all()
-    return {str(status): count for status, count in rows}
+def count_by_hospital_and_status(session: Session) -> list[tuple[str, str, int]]:
+    """(hospital code, status, orders) for every pair that has orders: the metrics' orders by state."""
+    query = (
+        select(Hospital.code, Order.status, func.count())
+        .join(Hospital, col(Hospital.id) == col(Order.hospital_id))
+        .group_by(Hospital.code, Order.status)
+    )
+    return [(code, str(status), count) for code, status, count in session.exec(query).all()]
 
 
 def prescriptions_by_number(session: Session, hospital_id: int, numbers: list[str]) -> set[str]:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from dispatch.core.celery_app import celery_app
 from dispatch.core.clock import utcnow
 from dispatch.core.db import new_session
-from dispatch.core.logging import log
+from dispatch.core.logging import bind_log_context, log, log_context
 from dispatch.outbox import repository
 from dispatch.outbox.models import OutboxMessage
 
@@ -85,10 +85,11 @@ def outbox_task(topic: str) -> Callable[[Handler], Any]:
     def register(handler: Handler) -> Any:
         @celery_app.task(name=topic, bind=True, max_retries=MAX_RETRIES)
         def run(self: Task, outbox_id: int) -> None:
-            with new_session() as session:
+            with new_session() as session, log_context(task=topic, outbox_id=outbox_id):
                 message = repository.get_for_update(session, outbox_id)
                 if message is None or message.processed_at is not None:
                     return
+                bind_log_context(order_id=message.payload.get("order_id"), hospital_id=message.hospital_id)
                 try:
                     handler(TaskContext(session=session, message=message, retries=self.request.retries))
                 except RetryLater as exc:

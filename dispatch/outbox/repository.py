@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_
+from sqlalchemy import func, insert, or_
 from sqlmodel import Session, col, select
 
 from dispatch.core.db import is_postgres
@@ -68,3 +68,13 @@ def get_for_update(session: Session, message_id: int) -> OutboxMessage | None:
 def count_unfinished(session: Session) -> int:
     query = select(OutboxMessage.id).where(col(OutboxMessage.processed_at).is_(None))
     return len(session.exec(query).all())
+
+
+def count_unprocessed_by_topic(session: Session) -> dict[str, int]:
+    """The queue as the relay sees it, per task: waiting, published and not yet done, or waiting to retry."""
+    query = (
+        select(OutboxMessage.topic, func.count())
+        .where(col(OutboxMessage.processed_at).is_(None))
+        .group_by(OutboxMessage.topic)
+    )
+    return dict(session.exec(query).all())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from couriers.base import CourierStatus
+from dispatch.core import metrics
+from dispatch.core.clock import utcnow
+from dispatch.core.logging import bind_log_context
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching.service import apply_courier_event
 from dispatch.hospitals.models import CourierAccount
@@ -19,9 +23,15 @@ def apply_webhook(ctx: TaskContext) -> None:
     if message is None or account is None or message.status != InboxStatus.ACCEPTED:
         return
     event = parse_archived(message, account)
+    if event.status is CourierStatus.UNKNOWN:
+        metrics.COURIER_ERRORS.labels(account.courier, "webhook", "unknown_status").inc()
     attempt = dispatching_repository.get_by_provider_id(session, account.courier, event.provider_order_id)
     if attempt is None:
         inbox_repository.mark(message, InboxStatus.REJECTED, "booking vanished")
         return
+    bind_log_context(order_id=attempt.order_id)
     outcome = apply_courier_event(session, attempt, event)
     inbox_repository.mark(message, InboxStatus.PROCESSED, None if outcome.applied else outcome.reason)
+    metrics.WEBHOOK_APPLY_DELAY.labels(message.source).observe(
+        (utcnow() - message.received_at).total_seconds()
+    )
