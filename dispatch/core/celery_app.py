@@ -1,16 +1,27 @@
 """The Celery app: Redis when configured, otherwise an embedded filesystem broker (no server to install).
 
-Settings follow the reliability notes: late acks with idempotent tasks, prefetch 1, time limits below the
-visibility timeout, and no long countdowns (the outbox and beat carry anything that must wait).
+Settings follow the reliability notes: late acks with idempotent tasks, a message of a killed worker
+process rejected back to the queue (every handler is idempotent and the outbox bounds publications),
+prefetch 1, time limits below the visibility timeout, and no long countdowns (the outbox and beat carry
+anything that must wait longer than ``MAX_COUNTDOWN_SECONDS``).
+
+Beat: one scheduler at a time. With Redis, beats may run on several hosts for availability: each holds
+the schedule only while it holds a lease in Redis (:class:`LeaderScheduler`), the others stay idle and
+take over within ``BEAT_LEASE_SECONDS`` of the leader's death.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Any
 
+import redis
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init
 
+from dispatch.core.logging import log
 from dispatch.core.settings import settings
 
 TASK_MODULES = [
@@ -22,8 +33,17 @@ TASK_MODULES = [
     "dispatch.sources.tasks",
 ]
 
-VISIBILITY_TIMEOUT_SECONDS = 600
 TASK_TIME_LIMIT_SECONDS = 120
+# The longest a task waits in a worker before it runs: Celery retry countdowns (the outbox consumer's
+# backoff is capped here); anything longer waits in the database and is published by the relay.
+MAX_COUNTDOWN_SECONDS = 60
+# Redis hands an unacknowledged message to another worker after this long. It must exceed the longest
+# task plus the longest countdown, or a message still running or waiting in a worker runs twice.
+VISIBILITY_TIMEOUT_SECONDS = 600
+if VISIBILITY_TIMEOUT_SECONDS <= TASK_TIME_LIMIT_SECONDS + MAX_COUNTDOWN_SECONDS:
+    raise RuntimeError("the broker's visibility timeout must exceed the task time limit plus countdowns")
+BEAT_LEASE_KEY = "gancang:beat:leader"
+BEAT_LEASE_SECONDS = 15
 
 
 def _broker_config() -> dict[str, Any]:
@@ -55,6 +75,8 @@ celery_app.conf.update(
     task_time_limit=TASK_TIME_LIMIT_SECONDS,
     task_soft_time_limit=TASK_TIME_LIMIT_SECONDS - 30,
     worker_cancel_long_running_tasks_on_connection_loss=True,
+    # A stopping worker lets running tasks finish for a while, then requeues the rest at once.
+    worker_soft_shutdown_timeout=10.0,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     task_serializer="json",
@@ -65,7 +87,68 @@ celery_app.conf.update(
         "poll-sources": {"task": "sources.poll_due", "schedule": settings.source_poll_seconds},
     },
     beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
+    beat_scheduler="dispatch.core.celery_app:LeaderScheduler"
+    if settings.redis_url
+    else "celery.beat:PersistentScheduler",
+    # The leader renews its lease at least this often (the relay's 1 s tick makes it more often anyway).
+    beat_max_loop_interval=BEAT_LEASE_SECONDS / 3,
 )
+
+
+class BeatLease:
+    """A lease in Redis held by one beat at a time: taken when free, renewed only by its holder."""
+
+    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+
+    def __init__(self, client: redis.Redis, key: str = BEAT_LEASE_KEY, seconds: float = BEAT_LEASE_SECONDS):
+        self._redis = client
+        self._key = key
+        self._milliseconds = int(seconds * 1000)
+        self.token = uuid.uuid4().hex
+
+    def hold(self) -> bool:
+        """True while this beat leads: renews its lease, or takes a free one."""
+        if self._redis.eval(self._RENEW, 1, self._key, self.token, self._milliseconds):
+            return True
+        return bool(self._redis.set(self._key, self.token, nx=True, px=self._milliseconds))
+
+    def release(self) -> None:
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+        )
+        self._redis.eval(script, 1, self._key, self.token)
+
+
+class LeaderScheduler(PersistentScheduler):
+    """Beat's scheduler, sending tasks only while it holds the lease; a standby beat checks every second.
+
+    A beat that cannot reach Redis cannot publish either, so it simply waits. Two beats may overlap for
+    at most one tick when a leader stalls longer than the lease; the beat's tasks (outbox relay, source
+    polls) claim their rows with SKIP LOCKED, so an extra tick is harmless.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lease = BeatLease(redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2))
+        self._leading = False
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            leading = self._lease.hold()
+        except redis.RedisError as exc:
+            log.warning("beat.lease_unavailable", error=str(exc))
+            leading = False
+        if leading != self._leading:
+            log.info("beat.leading" if leading else "beat.standby", token=self._lease.token)
+            self._leading = leading
+        if not leading:
+            return 1.0
+        return float(super().tick(*args, **kwargs))
+
+    def close(self) -> None:
+        with contextlib.suppress(redis.RedisError):  # the lease expires on its own
+            self._lease.release()
+        super().close()
 
 
 @worker_process_init.connect

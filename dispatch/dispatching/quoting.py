@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
+from functools import partial
 
 from couriers.base import CourierAdapter, CourierError, DeliveryRequest, Quote
 from dispatch.core import metrics
 from dispatch.core.logging import log
+from dispatch.dispatching import breaker
 from dispatch.dispatching.policy import Candidate, Offer
 
 
@@ -26,7 +28,16 @@ def gather_quotes(
     pool = ThreadPoolExecutor(max_workers=len(asked), thread_name_prefix="quote")
     try:
         # Each call runs in a copy of this context, so its log lines name the order being quoted.
-        futures = [pool.submit(copy_context().run, adapter.quote, request) for _candidate, adapter in asked]
+        futures = [
+            pool.submit(
+                copy_context().run,
+                breaker.guarded,
+                candidate.account_id,
+                candidate.courier,
+                partial(adapter.quote, request),
+            )
+            for candidate, adapter in asked
+        ]
         wait(futures, timeout=deadline_seconds)
         return [
             _offer(candidate, future, deadline_seconds)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
 from couriers.base import CourierAdapter, CourierError, Quote
 from couriers.registry import build_adapter
 from dispatch.core import metrics
+from dispatch.core.clock import utcnow
 from dispatch.core.logging import bind_log_context, log
-from dispatch.dispatching import locating, repository, service
+from dispatch.dispatching import breaker, locating, repository, service
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import Choice, choose
 from dispatch.dispatching.quoting import gather_quotes
@@ -17,9 +20,14 @@ from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
 from dispatch.orders.models import Order
 from dispatch.orders.state_machine import OrderStatus
-from dispatch.outbox.consumer import RetryLater, TaskContext, outbox_task
+from dispatch.outbox.consumer import MAX_RETRIES, RetryLater, TaskContext, outbox_task
 
 S = OrderStatus
+
+# A booking call cut off on our side (worker killed, client timeout) may still be under way at the courier,
+# which then books it: looking the reference up sooner could miss that booking and book a second driver.
+# Longer than every courier client's timeout (10-15 s).
+RECONCILE_AFTER = timedelta(seconds=20)
 
 
 def adapter_for(ctx: TaskContext, account_id: int) -> CourierAdapter:
@@ -43,6 +51,7 @@ def book_order(ctx: TaskContext) -> None:
         if not located.ready:
             return
     quote = None
+    started_here = False
     if order.status == S.READY:
         choice = _choose_courier(session, order, hospital)
         if choice.candidate is None:
@@ -52,6 +61,7 @@ def book_order(ctx: TaskContext) -> None:
         assert account is not None
         service.start_attempt(session, order, account, choice)
         quote = choice.quote
+        started_here = True
         # The attempt is durable before the courier hears of it, so a crash mid-call can be reconciled.
         session.commit()
     if order.status != S.BOOKING or order.current_attempt_id is None:
@@ -59,15 +69,31 @@ def book_order(ctx: TaskContext) -> None:
     attempt = repository.get_for_update(session, order.current_attempt_id)
     if attempt is None or attempt.status != AttemptStatus.PENDING:
         return
-    _call_courier(ctx, attempt, quote)
+    _call_courier(ctx, attempt, quote, started_here=started_here)
 
 
 def _choose_courier(session: Session, order: Order, hospital: Hospital) -> Choice:
     """Quotes from every account that may take the order, weighed by the hospital's policy; staff's own
     pick is booked without asking the others."""
-    asked = [
+    candidates = [
         (candidate, adapter) for candidate, _account, adapter in service.courier_candidates(session, order)
     ]
+    asked = [
+        (candidate, adapter)
+        for candidate, adapter in candidates
+        if not breaker.open_for(candidate.account_id)
+    ]
+    if candidates and not asked:
+        # Every courier that could take it is failing: wait for the first circuit to close rather than
+        # hand a passing outage to staff as "no courier".
+        wait = min(breaker.open_for(candidate.account_id) for candidate, _adapter in candidates)
+        raise RetryLater("every eligible courier's circuit is open", after=timedelta(seconds=max(wait, 1.0)))
+    for candidate in {candidate for candidate, _adapter in candidates} - {
+        candidate for candidate, _a in asked
+    }:
+        orders_service.add_event(
+            session, order, "courier", f"{candidate.courier} not asked: failing lately (circuit open)"
+        )
     if order.courier_override_account_id is not None and asked:
         return Choice(asked[0][0], None, "chosen by staff")
     policy = service.dispatch_policy(hospital)
@@ -81,27 +107,57 @@ def _choose_courier(session: Session, order: Order, hospital: Hospital) -> Choic
     return choose(offers, policy)
 
 
-def _call_courier(ctx: TaskContext, attempt: BookingAttempt, quote: Quote | None = None) -> None:
+def _call_courier(
+    ctx: TaskContext, attempt: BookingAttempt, quote: Quote | None = None, *, started_here: bool
+) -> None:
+    """Book the attempt, or find the booking an earlier run of this task made.
+
+    An attempt this run did not start was left pending by an earlier run (a retry, a worker killed mid-call,
+    a message the broker or the relay delivered again), whose call may have reached the courier: it is
+    looked up by our reference before any new booking, once that earlier call can no longer be under way.
+    """
     session = ctx.session
     order = orders_repository.get_order_for_update(session, attempt.order_id)
     assert order is not None
     adapter = adapter_for(ctx, attempt.account_id)
-    redelivered = ctx.retries > 0 or ctx.message.publish_count > 1
-    if redelivered and not adapter.capabilities.lookup_by_reference:
+    if not started_here and not adapter.capabilities.lookup_by_reference:
         _hand_unknown_booking_to_staff(session, order, attempt)
         return
+    closed_in = breaker.open_for(attempt.account_id)
+    if closed_in:
+        raise RetryLater(f"{attempt.courier}: circuit open", after=timedelta(seconds=closed_in))
+    # Delivered again without any run having seen the earlier call end (a killed worker, a lost message):
+    # that call may still be under way, so wait before looking it up. After a retry the call is known over.
+    cut_off = not started_here and ctx.retries == 0 and ctx.attempts == 0
+    since_last_call = utcnow() - attempt.updated_at
+    if cut_off and since_last_call < RECONCILE_AFTER:
+        raise RetryLater(
+            f"{attempt.courier}: an earlier call may be under way", after=RECONCILE_AFTER - since_last_call
+        )
+    account_id, courier = attempt.account_id, attempt.courier
     try:
-        known = adapter.find_by_reference(attempt.reference) if redelivered else None
+        known = (
+            None
+            if started_here
+            else breaker.guarded(account_id, courier, lambda: adapter.find_by_reference(attempt.reference))
+        )
         if known is not None:
             provider_order_id = known.provider_order_id
         else:
-            provider_order_id = adapter.book(
-                service.delivery_request(session, order, attempt.reference), quote
+            request = service.delivery_request(session, order, attempt.reference)
+            if not started_here:
+                # When this call starts, for a run delivered meanwhile to wait RECONCILE_AFTER from.
+                attempt.updated_at = utcnow()
+                session.commit()
+            provider_order_id = breaker.guarded(
+                account_id, courier, lambda: adapter.book(request, quote)
             ).provider_order_id
     except CourierError as exc:
         metrics.count_courier_error(attempt.courier, "book", exc)
-        if exc.retryable and not ctx.final_try:
-            raise RetryLater(f"{attempt.courier}: {exc}") from exc
+        if exc.retryable and not ctx.final_try and ctx.attempts < MAX_RETRIES:
+            # A 429's Retry-After is waited in the outbox; otherwise Celery retries with backoff and jitter.
+            after = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise RetryLater(f"{attempt.courier}: {exc}", after=after) from exc
         log.warning("booking.refused", order_id=order.id, courier=attempt.courier, error=str(exc))
         attempt.status = AttemptStatus.REFUSED
         attempt.error = str(exc)[:500]

@@ -6,6 +6,7 @@ crash, or the relay re-publishing a message the broker lost) does nothing twice.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,7 @@ from typing import Any
 from celery import Task
 from sqlmodel import Session
 
-from dispatch.core.celery_app import celery_app
+from dispatch.core.celery_app import MAX_COUNTDOWN_SECONDS, celery_app
 from dispatch.core.clock import utcnow
 from dispatch.core.db import new_session
 from dispatch.core.logging import bind_log_context, log, log_context
@@ -57,8 +58,13 @@ Handler = Callable[[TaskContext], None]
 
 
 def backoff_seconds(retries: int) -> float:
-    """Short and capped: long countdowns sit in worker memory and break Redis visibility timeouts."""
-    return float(min(2 ** (retries + 1), 60))
+    """Short and capped: long countdowns sit in worker memory and break Redis visibility timeouts.
+
+    Exponential with equal jitter (half fixed, half random): a wave of orders failing together at one
+    courier does not come back at it in lockstep, and each retry still waits at least half its step.
+    """
+    step = min(2 ** (retries + 1), MAX_COUNTDOWN_SECONDS)
+    return step / 2 + random.uniform(0, step / 2)
 
 
 def _reschedule(message_id: int, after: timedelta, error: str) -> None:

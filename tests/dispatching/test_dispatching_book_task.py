@@ -30,9 +30,12 @@ from dispatching_support import (
 )
 from sqlmodel import select
 
+from dispatch.core.clock import utcnow
+from dispatch.core.db import new_session
 from dispatch.demo_data import HOSPITAL, PATIENTS, DemoPatient
-from dispatch.dispatching.models import AttemptStatus
+from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.dispatching.service import PARCEL_DESCRIPTION
+from dispatch.dispatching.tasks import RECONCILE_AFTER
 from dispatch.hospitals.models import CourierAccount
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.models import OutboxMessage
@@ -261,6 +264,36 @@ def test_retry_after_server_error_looks_the_booking_up_before_booking_again(make
     assert attempt.provider_order_id == ORDER_NO
 
 
+def age_attempt(attempt_id: int | None) -> None:
+    """The attempt's last courier call started longer ago than a cut-off call can still be under way."""
+    with new_session() as session:
+        attempt = session.get(BookingAttempt, attempt_id)
+        assert attempt is not None
+        attempt.updated_at = utcnow() - RECONCILE_AFTER
+        session.commit()
+
+
+def test_redelivered_at_once_after_a_crash_waits_before_looking_up(make_order, book_row, gosend):
+    """A worker killed mid-call: the message comes back at once (rejected on worker loss), but the courier
+    may still be booking the cut-off call, so a lookup now could miss it and book a second driver."""
+    order_id = make_order(SITI)
+    row_id = book_row(order_id)
+    gosend.post(BOOKING_PATH).mock(side_effect=httpx.ReadTimeout("no answer"))
+    with pytest.raises(Retry):
+        deliver_once(row_id)
+    gosend.routes.clear()
+    gosend.calls.clear()
+
+    deliver_once(row_id)  # delivered again with no retry counted: the process died mid-call
+
+    assert gosend.calls.call_count == 0
+    [attempt] = attempts(order_id)
+    assert attempt.status == AttemptStatus.PENDING
+    with new_session() as session:
+        message = session.get(OutboxMessage, row_id)
+        assert message is not None and message.processed_at is None and message.available_at > utcnow()
+
+
 def test_redelivered_message_adopts_the_booking_gosend_already_made(make_order, book_row, gosend):
     order_id = make_order(SITI)
     row_id = book_row(order_id)
@@ -270,8 +303,9 @@ def test_redelivered_message_adopts_the_booking_gosend_already_made(make_order, 
     [pending] = attempts(order_id)
     assert pending.status == AttemptStatus.PENDING
 
-    # The worker died; the relay publishes the message again.
+    # The worker died; the relay publishes the message again, after the cut-off call is surely over.
     set_outbox(row_id, publish_count=2)
+    age_attempt(pending.id)
     gosend.routes.clear()
     gosend.calls.clear()
     lookup = gosend.get(store_order_path(pending.reference)).mock(
@@ -298,6 +332,7 @@ def test_redelivered_message_books_when_gosend_has_no_such_booking(make_order, b
     [pending] = attempts(order_id)
 
     set_outbox(row_id, publish_count=2)
+    age_attempt(pending.id)
     gosend.routes.clear()
     gosend.calls.clear()
     gosend.get(store_order_path(pending.reference)).mock(return_value=httpx.Response(404))
