@@ -14,6 +14,7 @@ from dispatch.audit.api import router as audit_router
 from dispatch.auth.api import router as auth_router
 from dispatch.console.api import router as console_router
 from dispatch.core.db import new_session
+from dispatch.core.headers import SecurityHeaders
 from dispatch.core.logging import configure_logging, request_log_context
 from dispatch.core.ops import ops_router
 from dispatch.core.problems import (
@@ -56,6 +57,7 @@ def create_app() -> FastAPI:
         responses=problem_responses(400, 422),
         dependencies=[Depends(request_log_context)],
     )
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
