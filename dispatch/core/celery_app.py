@@ -75,8 +75,6 @@ celery_app.conf.update(
     task_time_limit=TASK_TIME_LIMIT_SECONDS,
     task_soft_time_limit=TASK_TIME_LIMIT_SECONDS - 30,
     worker_cancel_long_running_tasks_on_connection_loss=True,
-    # A stopping worker lets running tasks finish for a while, then requeues the rest at once.
-    worker_soft_shutdown_timeout=10.0,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     task_serializer="json",
