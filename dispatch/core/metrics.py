@@ -20,7 +20,7 @@ from datetime import datetime
 
 import httpx
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -35,6 +35,9 @@ from dispatch.inbox.models import InboxStatus
 from dispatch.inbox.repository import oldest_received_by_source
 from dispatch.orders.repository import count_by_hospital_and_status
 from dispatch.outbox.repository import count_unprocessed_by_topic
+
+# The *_created series (when each label set first appeared) only doubles what is scraped; nothing charts them.
+disable_created_metrics()
 
 # A booking takes seconds when the courier answers at once, minutes when it is retried or waits for a quote.
 _BOOKING_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
