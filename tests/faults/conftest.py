@@ -18,11 +18,6 @@ from faults_instances import OwnPostgres, OwnRedis, temp_root
 from faults_support import Stack, running
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Until pyproject registers it (strict markers): ``pytest -m faults`` runs this suite alone."""
-    config.addinivalue_line("markers", "faults: kills and restarts real processes, Redis and PostgreSQL")
-
-
 @dataclass(frozen=True)
 class Instances:
     postgres: OwnPostgres
