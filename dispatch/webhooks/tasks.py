@@ -11,6 +11,7 @@ from dispatch.dispatching.service import apply_courier_event
 from dispatch.hospitals.models import CourierAccount
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox.models import InboxMessage, InboxStatus
+from dispatch.orders import repository as orders_repository
 from dispatch.outbox.consumer import TaskContext, outbox_task
 from dispatch.webhooks.service import APPLY_TOPIC, parse_archived
 
@@ -29,6 +30,11 @@ def apply_webhook(ctx: TaskContext) -> None:
     if attempt is None:
         inbox_repository.mark(message, InboxStatus.REJECTED, "booking vanished")
         return
+    # Two workers may apply two reports on one booking at once. Hold the order first, then read the booking
+    # as the other left it: read before the lock, a report overtaken by a later one (delivered before
+    # out_for_pickup) was taken for news and the delivered booking for a stray one to cancel.
+    orders_repository.get_order_for_update(session, attempt.order_id)
+    session.refresh(attempt)
     bind_log_context(order_id=attempt.order_id)
     outcome = apply_courier_event(session, attempt, event)
     inbox_repository.mark(message, InboxStatus.PROCESSED, None if outcome.applied else outcome.reason)
