@@ -163,8 +163,8 @@ def wait_for(url: str, running: Mapping[str, subprocess.Popen[bytes]], timeout: 
     wait_until_up(url, running, timeout)
 
 
-def rss_mb(pids: Sequence[int]) -> float:
-    """Resident memory of these processes and all their descendants, in MB (Linux /proc)."""
+def process_tree(pids: Sequence[int]) -> list[int]:
+    """These processes and all their descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -173,11 +173,18 @@ def rss_mb(pids: Sequence[int]) -> float:
             except OSError:
                 continue
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total_kb = 0
-    todo = list(pids)
+    found, todo = [], list(pids)
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo.extend(children.get(pid, []))
+    return found
+
+
+def rss_mb(pids: Sequence[int]) -> float:
+    """Resident memory of these processes and all their descendants, in MB."""
+    total_kb = 0
+    for pid in process_tree(pids):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -185,6 +192,21 @@ def rss_mb(pids: Sequence[int]) -> float:
         except OSError:
             continue
     return total_kb / 1024
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user and system) these processes and their descendants have used so far.
+
+    On a machine shared with noisy neighbours, CPU per request is steadier than requests per second.
+    """
+    ticks = 0
+    for pid in process_tree(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def seed_dispatch(hospital_id: int, sandbox_url: str, webhook_token: str) -> tuple[str, str]:

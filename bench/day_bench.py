@@ -10,7 +10,8 @@ courier sandbox (``gancang sandbox``, every journey happy) as the hospital's GoS
 2. a pharmacist releases every order through the staff API, two at a time, while the earlier ones are already
    being booked, picked up and delivered (each booking brings five status webhooks back from the sandbox,
    each applied by a task, plus the patient's SMS tasks);
-3. the bench waits until every order is settled, or until nothing has moved for ``--stall-seconds``.
+3. the bench waits until every order is settled, then until the outbox is empty (the patients' SMS tasks
+   trail the deliveries), each time giving up when nothing has moved for ``--stall-seconds``.
 
 Prints the wall time of each phase and in all, the orders per second from first release to last delivery,
 peak resident memory of each process group (sampled every second, children included), the orders' final
@@ -27,6 +28,7 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import sqlalchemy as sa
@@ -72,21 +74,30 @@ def states(connection: sa.Connection) -> dict[str, int]:
     return dict(connection.execute(sa.text("SELECT status, count(*) FROM orders GROUP BY status")).all())
 
 
-def wait_settled(stall_seconds: float) -> tuple[float, dict[str, int]]:
-    """Until every order is settled, or nothing has changed for ``stall_seconds``; when the last one settled."""
+def wait_until(done: Callable[[sa.Connection], object], stall_seconds: float) -> float:
+    """Until ``done`` (read every second) is falsy, or it has not changed for ``stall_seconds``; the time."""
     from dispatch.core.db import get_engine
 
     last_change, last_seen = time.perf_counter(), None
     while True:
         with get_engine().connect() as connection:
-            now = states(connection)
-        if sum(now.get(state, 0) for state in SETTLED) == sum(now.values()):
-            return time.perf_counter(), now
+            now = done(connection)
+        if not now:
+            return time.perf_counter()
         if now != last_seen:
             last_change, last_seen = time.perf_counter(), now
         elif time.perf_counter() - last_change > stall_seconds:
-            return time.perf_counter(), now
+            return time.perf_counter()
         time.sleep(1)
+
+
+def unsettled(connection: sa.Connection) -> dict[str, int]:
+    return {state: count for state, count in states(connection).items() if state not in SETTLED}
+
+
+def unfinished(connection: sa.Connection) -> dict[str, int]:
+    query = "SELECT topic, count(*) FROM outbox_messages WHERE processed_at IS NULL GROUP BY topic"
+    return dict(connection.execute(sa.text(query)).all())
 
 
 def main() -> None:
@@ -131,7 +142,8 @@ def main() -> None:
         releases = [(f"{api_url}/api/v1/orders/{order_id}/release", b"") for order_id in order_ids]
         asyncio.run(post_all(releases, staff, 2, expected=200))
         released = time.perf_counter()
-        finished, final = wait_settled(args.stall_seconds)
+        finished = wait_until(unsettled, args.stall_seconds)
+        drained = wait_until(unfinished, args.stall_seconds)
         memory.stopped.set()
         memory.join()
         with get_engine().connect() as connection:
@@ -140,11 +152,7 @@ def main() -> None:
                     "SELECT id, status, status_changed_at FROM orders WHERE status <> 'delivered' ORDER BY id LIMIT 20"
                 )
             ).all()
-            unfinished = connection.execute(
-                sa.text(
-                    "SELECT topic, count(*) FROM outbox_messages WHERE processed_at IS NULL GROUP BY topic"
-                )
-            ).all()
+            final, left = states(connection), unfinished(connection)
             refused = connection.execute(
                 sa.text(
                     "SELECT status, count(*) FROM inbox_messages WHERE status <> 'processed' GROUP BY status"
@@ -161,7 +169,8 @@ def main() -> None:
     )
     print(f"  release through the staff API: {released - ingested:.1f} s")
     print(f"  first release to last order settled: {finished - ingested:.1f} s = {rate:.1f} orders/s")
-    print(f"  wall time in all: {finished - started:.1f} s")
+    print(f"  last order settled to the outbox drained (the SMS tasks behind): {drained - finished:.1f} s")
+    print(f"  wall time in all: {drained - started:.1f} s")
     print(
         "  peak RSS (MB, each process with its children): "
         + ", ".join(f"{name} {size:.0f}" for name, size in memory.peaks.items())
@@ -173,9 +182,7 @@ def main() -> None:
             f"\n    order {row.id}: {row.status} since {row.status_changed_at:%H:%M:%S}" for row in stuck
         )
     )
-    print(
-        f"  outbox unfinished: {dict(unfinished) or 'none'}; inbox not processed: {dict(refused) or 'none'}"
-    )
+    print(f"  outbox unfinished: {left or 'none'}; inbox not processed: {dict(refused) or 'none'}")
     if args.orders < DAY:
         hours = DAY / rate / 3600
         print(

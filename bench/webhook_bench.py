@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from _support import (
     BENCH_DIR,
     HARDWARE_NOTE,
+    cpu_seconds,
     dispatch_command,
     free_port,
     fresh_database,
@@ -140,14 +141,21 @@ def event_bodies(first: int, count: int) -> list[str]:
 
 
 def run_wrk(
-    url: str, bodies: list[str], seconds: float, connections: int, delay_ms: float | None = None
+    url: str,
+    bodies: list[str],
+    seconds: float,
+    connections: int,
+    delay_ms: float | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, float]:
-    """One wrk thread; returns the JSON line the Lua script's done() prints."""
+    """One wrk thread; returns the JSON line the Lua script's done() prints, plus the CPU seconds the server
+    (``server_pid`` and its workers) used meanwhile as ``server_cpu``."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as events:
         events.write("\n".join(bodies) + "\n")
     env = {**os.environ, "BENCH_EVENTS": events.name, "BENCH_THREADS": "1", "BENCH_AUTH": f"Bearer {TOKEN}"}
     if delay_ms is not None:
         env["BENCH_DELAY_MS"] = str(delay_ms)
+    cpu_before = cpu_seconds([server_pid]) if server_pid else 0.0
     command = [
         "wrk",
         "-t1",
@@ -167,6 +175,7 @@ def run_wrk(
     finally:
         Path(events.name).unlink()
     result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    result["server_cpu"] = cpu_seconds([server_pid]) - cpu_before if server_pid else 0.0
     if result["overrun"]:
         raise SystemExit(f"wrk ran out of distinct events ({result['overrun']} repeated): raise --orders")
     return result
@@ -176,9 +185,14 @@ def rate(result: dict[str, float]) -> float:
     return result["requests"] / (result["duration_us"] / 1e6)
 
 
+def cpu_ms(result: dict[str, float]) -> float:
+    """Server CPU per answered event, in milliseconds."""
+    return result["server_cpu"] / result["requests"] * 1000
+
+
 def describe(result: dict[str, float]) -> str:
     return (
-        f"{rate(result):,.0f} events/s, p50 {result['p50_us'] / 1000:.1f} ms, p99 {result['p99_us'] / 1000:.1f} ms "
+        f"{rate(result):,.0f} events/s, {cpu_ms(result):.2f} ms server CPU per event, p50 {result['p50_us'] / 1000:.1f} ms, p99 {result['p99_us'] / 1000:.1f} ms "
         f"({result['requests']:,} answered, {result['non_2xx']} non-2xx, {result['socket_errors']} socket errors)"
     )
 
@@ -291,10 +305,11 @@ def main() -> None:
         # Alternating, so a noisy neighbour on the shared machine weighs on both alike.
         results = []
         for bodies in rounds:
+            bare_pid, real_pid = running["bare"].pid, running["api"].pid
             results.append(
                 (
-                    run_wrk(bare_url, bodies, args.seconds, args.connections),
-                    run_wrk(url, bodies, args.seconds, args.connections),
+                    run_wrk(bare_url, bodies, args.seconds, args.connections, server_pid=bare_pid),
+                    run_wrk(url, bodies, args.seconds, args.connections, server_pid=real_pid),
                 )
             )
         time.sleep(2)  # requests the server had read when wrk stopped still finish
@@ -345,6 +360,12 @@ def main() -> None:
     print(
         f"  median: bare {bare_median:,.0f} events/s, real {real_median:,.0f} events/s, "
         f"ratio {real_median / bare_median:.2f}"
+    )
+    bare_cpu = statistics.median(cpu_ms(bare) for bare, _ in results)
+    real_cpu = statistics.median(cpu_ms(real) for _, real in results)
+    print(
+        f"  median server CPU per event: bare {bare_cpu:.2f} ms, real {real_cpu:.2f} ms; the real path costs "
+        f"{real_cpu / bare_cpu:.2f}x the bare one (its rate ceiling on the same CPU: {bare_cpu / real_cpu:.2f})"
     )
     print(f"  {check}")
     print(
