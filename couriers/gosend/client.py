@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
-import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import cached_property
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -18,20 +14,14 @@ import httpx
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
 from couriers.gosend import mapper
 from couriers.gosend.settings import GoSendSettings
+from couriers.http import HttpAdapter
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/gokilat/v10"
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's own default context, made once per process: loading the CA bundle costs about 20 ms, and a
-    booking task builds a client for the quote and another for the booking. Contexts are thread-safe."""
-    return httpx.create_ssl_context()
-
-
-class GoSendAdapter:
+class GoSendAdapter(HttpAdapter):
     """The GoSend courier adapter.
 
     ``retryable`` on a :class:`CourierError` covers 5xx, 429, timeouts and connection failures. Booking is not
@@ -42,40 +32,21 @@ class GoSendAdapter:
     name: ClassVar[str] = mapper.COURIER
 
     def __init__(self, settings: GoSendSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(transport)
         self._settings = settings
-        self._transport = transport
 
-    @cached_property
-    def _http(self) -> httpx.Client:
-        # Created on first use: adapters built only to verify and parse webhooks never pay for a TLS context.
+    def _client_options(self) -> dict[str, Any]:
         settings = self._settings
-        return httpx.Client(
-            base_url=settings.base_url + API_PREFIX,
-            transport=self._transport,
-            verify=_tls_context(),
-            timeout=settings.timeout_seconds,
-            headers={
+        return {
+            "base_url": settings.base_url + API_PREFIX,
+            "timeout": settings.timeout_seconds,
+            "headers": {
                 "Client-ID": settings.client_id,
                 "Pass-Key": settings.pass_key.get_secret_value(),
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
-        )
-
-    def close(self) -> None:
-        if "_http" in self.__dict__:
-            self._http.close()
-
-    def __enter__(self) -> GoSendAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        }
 
     @property
     def capabilities(self) -> Capabilities:

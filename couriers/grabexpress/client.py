@@ -8,8 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import cached_property
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -19,6 +17,7 @@ from couriers.base import Booking, Capabilities, CourierError, CourierEvent, Del
 from couriers.gosend.mapper import header_value
 from couriers.grabexpress import mapper
 from couriers.grabexpress.settings import GrabExpressSettings
+from couriers.http import HttpAdapter
 from hospital_adapter.oauth import ClientCredentialsToken
 from hospital_adapter.sinks.errors import is_retryable_status, parse_retry_after
 
@@ -29,7 +28,7 @@ REQUEST_ID_HEADER = "X-Grabkit-Grab-Requestid"
 MAX_TEXT_MESSAGE = 300
 
 
-class GrabExpressAdapter:
+class GrabExpressAdapter(HttpAdapter):
     """The GrabExpress courier adapter.
 
     ``retryable`` on a :class:`CourierError` covers 5xx, 408, 429 (with ``retry_after`` when Grab sends
@@ -48,7 +47,7 @@ class GrabExpressAdapter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._transport = transport
+        super().__init__(transport)
         # The shared helper keeps the token and its expiry; its own request() is SATUSEHAT's form-encoded call,
         # so the Grab call (a JSON body with a scope) is built by the mapper instead.
         self._token = ClientCredentialsToken(
@@ -57,31 +56,12 @@ class GrabExpressAdapter:
         # Celery threads share one adapter; one lock means one token call when the cached token runs out.
         self._token_lock = threading.Lock()
 
-    @cached_property
-    def _http(self) -> httpx.Client:
-        # Created on first use: adapters built only to verify and parse webhooks never pay for a TLS context.
-        settings = self._settings
-        return httpx.Client(
-            base_url=settings.base_url,
-            transport=self._transport,
-            timeout=settings.timeout_seconds,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
-
-    def close(self) -> None:
-        if "_http" in self.__dict__:
-            self._http.close()
-
-    def __enter__(self) -> GrabExpressAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self._settings.base_url,
+            "timeout": self._settings.timeout_seconds,
+            "headers": {"Content-Type": "application/json", "Accept": "application/json"},
+        }
 
     @property
     def capabilities(self) -> Capabilities:

@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import cached_property
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import quote as quote_segment
 
 import httpx
 
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
+from couriers.http import HttpAdapter
 from couriers.lalamove import mapper, signature
 from couriers.lalamove.settings import LalamoveSettings
 
@@ -49,7 +48,7 @@ def _new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-class LalamoveAdapter:
+class LalamoveAdapter(HttpAdapter):
     """The Lalamove courier adapter.
 
     ``clock`` and ``request_id`` are injectable so signatures, quotation expiry and webhook windows are
@@ -68,39 +67,21 @@ class LalamoveAdapter:
         request_id: Callable[[], str] = _new_request_id,
     ) -> None:
         self._settings = settings
-        self._transport = transport
+        super().__init__(transport)
         self._clock = clock
         self._request_id = request_id
 
-    @cached_property
-    def _http(self) -> httpx.Client:
-        # Created on first use: adapters built only to verify and parse webhooks never pay for a TLS context.
+    def _client_options(self) -> dict[str, Any]:
         settings = self._settings
-        return httpx.Client(
-            base_url=settings.base_url,
-            transport=self._transport,
-            timeout=settings.timeout_seconds,
-            headers={
+        return {
+            "base_url": settings.base_url,
+            "timeout": settings.timeout_seconds,
+            "headers": {
                 "Market": settings.market,
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
-        )
-
-    def close(self) -> None:
-        if "_http" in self.__dict__:
-            self._http.close()
-
-    def __enter__(self) -> LalamoveAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        }
 
     @property
     def capabilities(self) -> Capabilities:

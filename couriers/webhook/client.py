@@ -7,8 +7,6 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import cached_property
-from types import TracebackType
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -17,6 +15,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
+from couriers.http import HttpAdapter
 from couriers.webhook import mapper
 from couriers.webhook.settings import JOB_ID_PLACEHOLDER, WebhookPartnerSettings
 from hospital_adapter.sinks.errors import is_retryable_status, parse_retry_after
@@ -28,7 +27,7 @@ logger = logging.getLogger(__name__)
 _UNIX_SECONDS = re.compile(r"^[0-9]{1,12}$")
 
 
-class WebhookPartnerAdapter:
+class WebhookPartnerAdapter(HttpAdapter):
     """The adapter for local partners, who implement the protocol we publish instead of an API of their own.
 
     Booking is idempotent by construction: the job id is our reference and each job message keeps one
@@ -43,30 +42,11 @@ class WebhookPartnerAdapter:
         self, settings: WebhookPartnerSettings, *, transport: httpx.BaseTransport | None = None
     ) -> None:
         self._settings = settings
-        self._transport = transport
+        super().__init__(transport)
 
-    @cached_property
-    def _http(self) -> httpx.Client:
-        # Created on first use: adapters built only to verify and parse webhooks never pay for a TLS context.
+    def _client_options(self) -> dict[str, Any]:
         # Redirects are not followed: Standard Webhooks counts a 3xx as a failed delivery.
-        return httpx.Client(
-            transport=self._transport, timeout=self._settings.timeout_seconds, follow_redirects=False
-        )
-
-    def close(self) -> None:
-        if "_http" in self.__dict__:
-            self._http.close()
-
-    def __enter__(self) -> WebhookPartnerAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        return {"timeout": self._settings.timeout_seconds, "follow_redirects": False}
 
     @property
     def capabilities(self) -> Capabilities:

@@ -1,0 +1,50 @@
+"""What every HTTP courier adapter shares: one httpx client made on first use, closed with the adapter.
+
+Adapters built only to verify and parse webhooks never make one, so they never pay for a TLS context; the
+context itself is made once per process (loading the CA bundle costs about 20 ms, and a booking task builds an
+adapter for the quote and another for the booking). Contexts are thread-safe.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from functools import cached_property
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+class HttpAdapter:
+    """Subclasses say how their client is configured in :meth:`_client_options`."""
+
+    def __init__(self, transport: httpx.BaseTransport | None) -> None:
+        self._transport = transport
+
+    def _client_options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @cached_property
+    def _http(self) -> httpx.Client:
+        return httpx.Client(transport=self._transport, verify=shared_tls_context(), **self._client_options())
+
+    def close(self) -> None:
+        if "_http" in self.__dict__:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
