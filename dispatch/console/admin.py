@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -16,7 +16,7 @@ from couriers.registry import all_plugins
 from dispatch.audit import service as audit
 from dispatch.auth.models import Role, StaffUser
 from dispatch.console import repository, service
-from dispatch.console.forms import OptionalStaff, csrf_token, not_found, refuse_form, refuse_page
+from dispatch.console.forms import ConsoleRoute, csrf_token, form_role, found, not_found, page_role
 from dispatch.core.clock import utcnow
 from dispatch.core.db import SessionDep
 from dispatch.hospitals import service as hospitals_service
@@ -24,15 +24,16 @@ from dispatch.hospitals.models import Hospital
 from dispatch.web.templating import templates
 from hospital_adapter.restrictions import CATEGORY_ORDER
 
-router = APIRouter(prefix="/admin")
+router = APIRouter(prefix="/admin", route_class=ConsoleRoute)
 
 ADMINS_ONLY: Final = "Hanya admin / admins only"
 # The key is on this one page only: no browser or proxy may keep a copy.
 NO_STORE: Final = {"Cache-Control": "no-store"}
+USER_NOT_FOUND: Final = "Pengguna tidak ditemukan / user not found"
 
 
-def _refused(request: Request, user: StaffUser | None, csrf: str) -> Response | None:
-    return refuse_form(request, user, csrf, ADMINS_ONLY, Role.ADMIN)
+AdminPage = Annotated[StaffUser, Depends(page_role(Role.ADMIN, refusal=ADMINS_ONLY))]
+AdminForm = Annotated[StaffUser, Depends(form_role(Role.ADMIN, ADMINS_ONLY))]
 
 
 def _hospital(session: Session, user: StaffUser) -> Hospital:
@@ -76,11 +77,7 @@ def _users_page(
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    refused = refuse_page(user, Role.ADMIN, ADMINS_ONLY)
-    if refused is not None:
-        return refused
-    assert user is not None
+def users_page(request: Request, session: SessionDep, user: AdminPage) -> Response:
     return _users_page(request, session, user)
 
 
@@ -88,17 +85,12 @@ def users_page(request: Request, session: SessionDep, user: OptionalStaff) -> Re
 def create_user(
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     username: Annotated[str, Form(max_length=64)] = "",
     full_name: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=16)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
     try:
         created = service.create_user(session, _hospital(session, user), username, full_name, role, password)
     except service.AdminRefused as exc:
@@ -116,17 +108,10 @@ def set_user_active(
     user_id: int,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     active: Annotated[bool, Form()],
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
-    target = repository.get_user(session, user.hospital_id, user_id)
-    if target is None:
-        return not_found("Pengguna tidak ditemukan / user not found")
+    target = found(repository.get_user(session, user.hospital_id, user_id), USER_NOT_FOUND)
     try:
         service.set_active(session, user, target, active)
     except service.AdminRefused as exc:
@@ -142,17 +127,10 @@ def reset_password(
     user_id: int,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     password: Annotated[str, Form(max_length=200)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
-    target = repository.get_user(session, user.hospital_id, user_id)
-    if target is None:
-        return not_found("Pengguna tidak ditemukan / user not found")
+    target = found(repository.get_user(session, user.hospital_id, user_id), USER_NOT_FOUND)
     try:
         service.reset_password(session, target, password)
     except service.AdminRefused as exc:
@@ -177,11 +155,7 @@ def _couriers_page(
 
 
 @router.get("/couriers", response_class=HTMLResponse)
-def couriers_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    refused = refuse_page(user, Role.ADMIN, ADMINS_ONLY)
-    if refused is not None:
-        return refused
-    assert user is not None
+def couriers_page(request: Request, session: SessionDep, user: AdminPage) -> Response:
     return _couriers_page(request, session, user)
 
 
@@ -189,18 +163,13 @@ def couriers_page(request: Request, session: SessionDep, user: OptionalStaff) ->
 def add_courier_account(
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     courier: Annotated[str, Form(max_length=32)] = "",
     label: Annotated[str, Form(max_length=64)] = "",
     priority: Annotated[int, Form(ge=0, le=10_000)] = 100,
     settings: Annotated[str, Form(max_length=20_000)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """The settings are checked by the courier's own model; a refusal names fields, never their values."""
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
     try:
         account = service.add_courier_account(
             session, _hospital(session, user), courier, label, priority, settings
@@ -226,17 +195,13 @@ def set_courier_enabled(
     account_id: int,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     enabled: Annotated[bool, Form()],
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
-    account = repository.get_courier_account(session, user.hospital_id, account_id)
-    if account is None:
-        return not_found("Akun kurir tidak ditemukan / courier account not found")
+    account = found(
+        repository.get_courier_account(session, user.hospital_id, account_id),
+        "Akun kurir tidak ditemukan / courier account not found",
+    )
     try:
         service.set_courier_enabled(account, enabled)
     except service.AdminRefused as exc:
@@ -266,11 +231,7 @@ def _settings_page(
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    refused = refuse_page(user, Role.ADMIN, ADMINS_ONLY)
-    if refused is not None:
-        return refused
-    assert user is not None
+def settings_page(request: Request, session: SessionDep, user: AdminPage) -> Response:
     return _settings_page(request, session, user)
 
 
@@ -279,15 +240,10 @@ def save_settings(
     kind: str,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     value: Annotated[str, Form(max_length=20_000)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Dispatch policy, geocoding policy or messaging settings, each checked by its own model."""
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
     if kind not in service.SETTINGS:
         return not_found("Pengaturan tidak dikenal / unknown settings")
     hospital = _hospital(session, user)
@@ -322,11 +278,7 @@ def _keys_page(
 
 
 @router.get("/api-keys", response_class=HTMLResponse)
-def api_keys_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    refused = refuse_page(user, Role.ADMIN, ADMINS_ONLY)
-    if refused is not None:
-        return refused
-    assert user is not None
+def api_keys_page(request: Request, session: SessionDep, user: AdminPage) -> Response:
     return _keys_page(request, session, user)
 
 
@@ -334,15 +286,10 @@ def api_keys_page(request: Request, session: SessionDep, user: OptionalStaff) ->
 def create_api_key(
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     name: Annotated[str, Form(min_length=1, max_length=100)],
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Shows the key once, on the answer to this post; only its hash and prefix are kept."""
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
     key, plaintext = hospitals_service.create_api_key(session, _hospital(session, user), name.strip())
     audit.record(session, user, "api_key.create", "api_key", key.id, key.name, {"prefix": key.prefix})
     session.commit()
@@ -350,16 +297,11 @@ def create_api_key(
 
 
 @router.post("/api-keys/{key_id}/revoke")
-def revoke_api_key(
-    key_id: int, request: Request, session: SessionDep, user: OptionalStaff, csrf: Annotated[str, Form()] = ""
-) -> Response:
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
-    key = repository.get_api_key(session, user.hospital_id, key_id)
-    if key is None:
-        return not_found("Kunci API tidak ditemukan / API key not found")
+def revoke_api_key(key_id: int, session: SessionDep, user: AdminForm) -> Response:
+    key = found(
+        repository.get_api_key(session, user.hospital_id, key_id),
+        "Kunci API tidak ditemukan / API key not found",
+    )
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(session, user, "api_key.revoke", "api_key", key_id, key.name, {"prefix": key.prefix})
@@ -382,11 +324,7 @@ def _deny_page(
 
 
 @router.get("/deny-list", response_class=HTMLResponse)
-def deny_list_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
-    refused = refuse_page(user, Role.ADMIN, ADMINS_ONLY)
-    if refused is not None:
-        return refused
-    assert user is not None
+def deny_list_page(request: Request, session: SessionDep, user: AdminPage) -> Response:
     return _deny_page(request, session, user)
 
 
@@ -394,19 +332,14 @@ def deny_list_page(request: Request, session: SessionDep, user: OptionalStaff) -
 def change_deny_list(
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AdminForm,
     field: Annotated[str, Form(max_length=32)],
     entry: Annotated[str, Form(min_length=1, max_length=100)],
     category: Annotated[str, Form(max_length=32)] = "",
     remove: Annotated[bool, Form()] = False,
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Adds an entry (code, class or ingredient name with its category), or removes one; takes effect for
     prescriptions received from now on."""
-    refused = _refused(request, user, csrf)
-    if refused is not None:
-        return refused
-    assert user is not None
     hospital = _hospital(session, user)
     entry = entry.strip()
 

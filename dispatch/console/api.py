@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -24,11 +24,14 @@ from dispatch.auth.models import Role, StaffUser
 from dispatch.console import repository
 from dispatch.console.admin import router as admin_router
 from dispatch.console.forms import (
+    ConsoleRoute,
     OptionalStaff,
+    Staff,
     csrf_token,
+    form_role,
+    found,
     not_found,
-    refuse_form,
-    refuse_page,
+    page_role,
     to_login,
 )
 from dispatch.core.db import SessionDep
@@ -50,7 +53,7 @@ from dispatch.orders.state_machine import CANCELLABLE, OrderStatus, TransitionRe
 from dispatch.web.templating import templates
 from hospital_adapter.canonical import SourceInputError
 
-router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False, route_class=ConsoleRoute)
 router.include_router(admin_router)
 
 S = OrderStatus
@@ -62,6 +65,31 @@ QUEUES: Final[dict[str, frozenset[OrderStatus]]] = {
     "problems": frozenset({S.NO_COURIER, S.DELIVERY_FAILED}),
 }
 AUDIT_PAGE_SIZE: Final = 50
+
+# Who alone may post each form (or read the audit log), in Bahasa Indonesia and English.
+LOCATOR_REFUSAL: Final = (
+    "Hanya dispatcher yang dapat menentukan lokasi / only dispatchers may set the location"
+)
+COURIER_CHOOSER_REFUSAL: Final = (
+    "Hanya dispatcher yang dapat memilih kurir / only dispatchers may choose the courier"
+)
+REBOOKER_REFUSAL: Final = "Hanya dispatcher yang dapat memesan ulang kurir / only dispatchers may re-book"
+ALERT_HANDLER_REFUSAL: Final = (
+    "Hanya dispatcher yang dapat menandai peringatan / only dispatchers may mark alerts as handled"
+)
+RELEASER_REFUSAL: Final = "Hanya apoteker yang dapat merilis / only pharmacists may release"
+CANCELLER_REFUSAL: Final = "Hanya apoteker yang dapat membatalkan / only pharmacists may cancel"
+REPROCESSOR_REFUSAL: Final = "Hanya apoteker yang dapat memproses ulang / only pharmacists may re-process"
+AUDIT_READER_REFUSAL: Final = "Hanya admin yang dapat melihat log audit / only admins may read the audit log"
+
+Locator = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, LOCATOR_REFUSAL))]
+CourierChooser = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, COURIER_CHOOSER_REFUSAL))]
+Rebooker = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, REBOOKER_REFUSAL))]
+AlertHandler = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, ALERT_HANDLER_REFUSAL))]
+Releaser = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, RELEASER_REFUSAL))]
+Canceller = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, CANCELLER_REFUSAL))]
+Reprocessor = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, REPROCESSOR_REFUSAL))]
+AuditReader = Annotated[StaffUser, Depends(page_role(Role.ADMIN, refusal=AUDIT_READER_REFUSAL))]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -110,11 +138,9 @@ def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()]) 
 
 @router.get("", response_class=HTMLResponse)
 def orders_page(
-    request: Request, session: SessionDep, user: OptionalStaff, status: str = "", queue: str = ""
+    request: Request, session: SessionDep, user: Staff, status: str = "", queue: str = ""
 ) -> Response:
     """Every order (filtered by status), or one of the queues: awaiting release, active, problems."""
-    if user is None:
-        return to_login()
     status_filter = OrderStatus(status) if status in OrderStatus.__members__.values() else None
     queue = queue if queue in QUEUES else ""
     if queue == "problems":
@@ -158,14 +184,10 @@ def _queue_counts(session: Session, hospital_id: int) -> dict[str, int]:
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
-def order_page(order_id: int, request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+def order_page(order_id: int, request: Request, session: SessionDep, user: Staff) -> Response:
     """One order: its timeline (alerts included, such as an unknown courier status), handover, bookings,
     tracking link, and a map of its kecamatan; the actions the staff's role allows in the order's state."""
-    if user is None:
-        return to_login()
-    order = orders_repository.get_order(session, user.hospital_id, order_id)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id))
     return _order_page(request, session, user, order)
 
 
@@ -175,9 +197,7 @@ def order_live(order_id: int, request: Request, session: SessionDep, user: Optio
     every few seconds by the page's script; the rest of the page, and a half-typed form, stay as they are."""
     if user is None:
         return Response("Sesi berakhir / session ended", status_code=401)
-    order = orders_repository.get_order(session, user.hospital_id, order_id)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id))
     return templates.TemplateResponse(request, "_order_live.html", _live_context(session, order))
 
 
@@ -291,8 +311,7 @@ def locate_order(
     order_id: int,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
-    csrf: Annotated[str, Form()] = "",
+    user: Locator,
     lat: Annotated[str, Form(max_length=32)] = "",
     lon: Annotated[str, Form(max_length=32)] = "",
     desa: Annotated[str, Form(max_length=16)] = "",
@@ -300,19 +319,7 @@ def locate_order(
 ) -> Response:
     """Settles an address in doubt: a pin placed on the map (or typed), or a desa from the list, whose centroid is
     used and whose dusun the courier is told."""
-    refused = refuse_form(
-        request,
-        user,
-        csrf,
-        "Hanya dispatcher yang dapat menentukan lokasi / only dispatchers may set the location",
-        Role.DISPATCHER,
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     if order.status != S.NEEDS_ADDRESS:
         return _to_order(order_id, "location_not_needed")
     hospital = session.get(Hospital, order.hospital_id)
@@ -322,9 +329,9 @@ def locate_order(
         confirm_location(session, order, point[0], point[1], by="staff", actor=user.username)
     except (maps.UnreadablePoint, LocationRefused) as exc:
         session.rollback()
-        order = orders_repository.get_order(session, user.hospital_id, order_id)
-        assert order is not None
-        return _order_page(request, session, user, order, error=str(exc), status_code=422)
+        reloaded = orders_repository.get_order(session, user.hospital_id, order_id)
+        assert reloaded is not None
+        return _order_page(request, session, user, reloaded, error=str(exc), status_code=422)
     if desa and dusun.strip():
         _note_dusun(session, order, dusun.strip(), user.username)
     audit.record(
@@ -351,10 +358,8 @@ def _note_dusun(session: SessionDep, order: Order, dusun: str, actor: str) -> No
 
 
 @router.get("/needs-address", response_class=HTMLResponse)
-def needs_address_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+def needs_address_page(request: Request, session: SessionDep, user: Staff) -> Response:
     """The queue of orders waiting for a position, with their best guesses on a map of the hospital's area."""
-    if user is None:
-        return to_login()
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     orders, count = orders_repository.list_orders(
@@ -373,26 +378,12 @@ def needs_address_page(request: Request, session: SessionDep, user: OptionalStaf
 @router.post("/orders/{order_id}/courier")
 def choose_courier(
     order_id: int,
-    request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: CourierChooser,
     account_id: Annotated[int, Form()],
     reason: Annotated[str, Form(max_length=300)],
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refused = refuse_form(
-        request,
-        user,
-        csrf,
-        "Hanya dispatcher yang dapat memilih kurir / only dispatchers may choose the courier",
-        Role.DISPATCHER,
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     reason = reason.strip() or "-"
     try:
         dispatching_service.choose_courier_by_hand(session, order, account_id, user.username, reason)
@@ -406,26 +397,12 @@ def choose_courier(
 @router.post("/orders/{order_id}/rebook")
 def rebook(
     order_id: int,
-    request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: Rebooker,
     reason: Annotated[str, Form(max_length=300)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Back to dispatch: an order left without a courier, or one whose driver has not picked it up yet."""
-    refused = refuse_form(
-        request,
-        user,
-        csrf,
-        "Hanya dispatcher yang dapat memesan ulang kurir / only dispatchers may re-book",
-        Role.DISPATCHER,
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     reason = reason.strip() or "-"
     try:
         dispatching_service.rebook(session, order, user.username, reason)
@@ -439,27 +416,13 @@ def rebook(
 @router.post("/orders/{order_id}/acknowledge")
 def acknowledge_alerts(
     order_id: int,
-    request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: AlertHandler,
     note: Annotated[str, Form(max_length=300)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """A person has looked at the order's alerts (checked the courier's portal, called the driver): the order
     leaves the problems queue until the next alert."""
-    refused = refuse_form(
-        request,
-        user,
-        csrf,
-        "Hanya dispatcher yang dapat menandai peringatan / only dispatchers may mark alerts as handled",
-        Role.DISPATCHER,
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     if not repository.has_open_alert(session, order):
         return _to_order(order_id, "no_alert")
     note = note.strip() or "-"
@@ -472,20 +435,10 @@ def acknowledge_alerts(
 @router.post("/orders/{order_id}/release")
 def release(
     order_id: int,
-    request: Request,
     session: SessionDep,
-    user: OptionalStaff,
-    csrf: Annotated[str, Form()] = "",
+    user: Releaser,
 ) -> Response:
-    refused = refuse_form(
-        request, user, csrf, "Hanya apoteker yang dapat merilis / only pharmacists may release"
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     try:
         orders_service.release(session, order, user)
     except (TransitionRefused, orders_service.ReleaseRefused):
@@ -500,20 +453,11 @@ def cancel(
     order_id: int,
     request: Request,
     session: SessionDep,
-    user: OptionalStaff,
+    user: Canceller,
     reason: Annotated[str, Form(max_length=300)] = "",
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """A pharmacist cancels with a reason, which the timeline keeps; a booked courier is told to stand down."""
-    refused = refuse_form(
-        request, user, csrf, "Hanya apoteker yang dapat membatalkan / only pharmacists may cancel"
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
-    order = orders_repository.get_order(session, user.hospital_id, order_id, for_update=True)
-    if order is None:
-        return not_found()
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     if not reason.strip():
         return _order_page(
             request, session, user, order, error="Tulis alasan pembatalan / give a reason", status_code=422
@@ -528,10 +472,8 @@ def cancel(
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox_page(request: Request, session: SessionDep, user: OptionalStaff) -> Response:
+def inbox_page(request: Request, session: SessionDep, user: Staff) -> Response:
     """The quarantine: inbound messages refused with their reason, each re-runnable after a fix."""
-    if user is None:
-        return to_login()
     messages = inbox_repository.list_for_hospital(
         session, user.hospital_id, status=InboxStatus.REJECTED, limit=200
     )
@@ -548,17 +490,9 @@ def inbox_page(request: Request, session: SessionDep, user: OptionalStaff) -> Re
 @router.post("/inbox/{inbox_id}/reprocess")
 def reprocess_message(
     inbox_id: int,
-    request: Request,
     session: SessionDep,
-    user: OptionalStaff,
-    csrf: Annotated[str, Form()] = "",
+    user: Reprocessor,
 ) -> Response:
-    refused = refuse_form(
-        request, user, csrf, "Hanya apoteker yang dapat memproses ulang / only pharmacists may re-process"
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
     hospital = session.get(Hospital, user.hospital_id)
     assert hospital is not None
     try:
@@ -576,14 +510,13 @@ def reprocess_message(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, user: OptionalStaff, page: int = 1) -> Response:
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    user: AuditReader,
+    page: int = 1,
+) -> Response:
     """Who did what, newest first, a page at a time; admins only."""
-    refused = refuse_page(
-        user, Role.ADMIN, "Hanya admin yang dapat melihat log audit / only admins may read the audit log"
-    )
-    if refused is not None:
-        return refused
-    assert user is not None
     page = max(page, 1)
     entries, count = audit_repository.list_for_hospital(
         session, user.hospital_id, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE

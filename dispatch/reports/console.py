@@ -7,11 +7,10 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from dispatch.auth import service as auth_service
-from dispatch.auth.api import optional_staff
 from dispatch.auth.models import StaffUser
+from dispatch.console.forms import ConsoleRoute, page_role
 from dispatch.core.clock import as_wib, utcnow
 from dispatch.core.db import SessionDep
 from dispatch.geocoding import maps
@@ -22,7 +21,9 @@ from dispatch.reports.repository import Dimension
 from dispatch.reports.service import MonthRange, ReportRefused
 from dispatch.web.templating import templates
 
-router = APIRouter(prefix="/console/reports", tags=["console"], include_in_schema=False)
+router = APIRouter(
+    prefix="/console/reports", tags=["console"], include_in_schema=False, route_class=ConsoleRoute
+)
 
 DEFAULT_MONTHS = 12
 DEFAULT_GROUP_BY: tuple[Dimension, ...] = ("month", "payer")
@@ -32,21 +33,23 @@ CHARTS: tuple[tuple[Dimension, str], ...] = (
     ("kecamatan", "Per kecamatan"),
     ("courier", "Per kurir / Per courier"),
 )
+ReportPageReader = Annotated[
+    StaffUser,
+    Depends(
+        page_role(*REPORT_ROLES, refusal="Laporan tidak untuk peran ini / reports are not for this role")
+    ),
+]
 
 
 @router.get("", response_class=HTMLResponse)
 def reports_page(
     request: Request,
     session: SessionDep,
-    user: Annotated[StaffUser | None, Depends(optional_staff)],
+    user: ReportPageReader,
     first: Annotated[str, Query(alias="from")] = "",
     last: Annotated[str, Query(alias="to")] = "",
     group_by: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
-    if user is None:
-        return RedirectResponse("/console/login", status_code=303)
-    if not auth_service.may(user, *REPORT_ROLES):
-        return Response("Laporan tidak untuk peran ini / reports are not for this role", status_code=403)
     default = service.months_back(as_wib(utcnow()).date(), DEFAULT_MONTHS)
     asked = {
         "from": first or service.month_text(default.first),

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from console_support import CSRF_FIELD, CSRF_REFUSED, console_login, csrf_of
 from fastapi.testclient import TestClient
 
 from dispatch.auth.models import StaffSession
 from dispatch.notify.models import TrackingToken
 from dispatch.orders.models import Order, OrderEvent
 from dispatch.outbox.models import OutboxMessage
-
-CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf" value="([0-9a-f]{64})">')
-CSRF_REFUSED = "CSRF token tidak valid / invalid CSRF token"
-
-
-def console_login(app, username: str) -> TestClient:
-    """A browser of its own (own cookie jar), logged in through the form."""
-    browser = TestClient(app, follow_redirects=False)
-    response = browser.post(
-        "/console/login", data={"username": username, "password": f"{username}-password-123"}
-    )
-    assert response.status_code == 303, response.text
-    return browser
-
-
-def csrf_of(browser: TestClient) -> str:
-    page = browser.get("/console")
-    assert page.status_code == 200
-    tokens = set(CSRF_FIELD.findall(page.text))
-    assert len(tokens) == 1, tokens
-    return tokens.pop()
 
 
 def release_form_action(order_id: int) -> str:

@@ -7,32 +7,18 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from console_support import console_login, csrf_of
 from fastapi.testclient import TestClient
 
 from dispatch.geocoding import load_gazetteer
 from dispatch.orders.models import Order, OrderEvent, Patient
 from dispatch.outbox.models import OutboxMessage
 
-CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf" value="([0-9a-f]{64})">')
 SVG = "{http://www.w3.org/2000/svg}"
 KEMIREN = "35.10.15.2004"  # Siti Aminah's desa, Kec. Glagah
 GLAGAH = "35.10.15"
 IN_KEMIREN = (-8.2030, 114.3190)  # beside the desa's centroid (-8.2020, 114.3187), inside its polygon
 SURABAYA = (-7.2575, 112.7521)  # 170 km from the pharmacy: outside the 60 km service area
-
-
-def console_login(app, username: str) -> TestClient:
-    browser = TestClient(app, follow_redirects=False)
-    response = browser.post(
-        "/console/login", data={"username": username, "password": f"{username}-password-123"}
-    )
-    assert response.status_code == 303, response.text
-    return browser
-
-
-def csrf_in(page: str) -> str:
-    [token] = set(CSRF_FIELD.findall(page))
-    return token
 
 
 def svg_in(page: str, svg_id: str) -> ET.Element:
@@ -94,7 +80,7 @@ def test_the_order_page_shows_the_kecamatan_map_and_both_ways_to_place_the_patie
 
 
 def test_a_dispatcher_places_the_pin_and_the_order_goes_to_dispatch(dispatcher, waiting_order, fetch):
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
 
     response = dispatcher.post(
         f"/console/orders/{waiting_order}/location",
@@ -119,7 +105,7 @@ def test_a_dispatcher_places_the_pin_and_the_order_goes_to_dispatch(dispatcher, 
 
 
 def test_a_dispatcher_picks_the_desa_and_dusun(dispatcher, waiting_order, fetch):
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
 
     response = dispatcher.post(
         f"/console/orders/{waiting_order}/location",
@@ -145,7 +131,7 @@ def test_a_dispatcher_picks_the_desa_and_dusun(dispatcher, waiting_order, fetch)
 
 
 def test_a_pin_outside_the_service_area_is_refused_with_the_reason(dispatcher, waiting_order, fetch):
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
 
     response = dispatcher.post(
         f"/console/orders/{waiting_order}/location",
@@ -166,7 +152,7 @@ def test_a_pin_outside_the_service_area_is_refused_with_the_reason(dispatcher, w
     ],
 )
 def test_an_unreadable_position_is_refused(dispatcher, waiting_order, fetch, data):
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
 
     response = dispatcher.post(f"/console/orders/{waiting_order}/location", data={"csrf": csrf, **data})
 
@@ -188,7 +174,7 @@ def test_only_a_dispatcher_may_place_the_pin(
     response = browser.post(
         f"/console/orders/{waiting_order}/location",
         data={
-            "csrf": csrf_in(browser.get("/console").text),
+            "csrf": csrf_of(browser, "/console"),
             "lat": str(IN_KEMIREN[0]),
             "lon": str(IN_KEMIREN[1]),
         },
@@ -215,7 +201,7 @@ def test_another_hospitals_order_is_not_found(
 ):
     theirs = create_order("RX-NA-9", 2, api_key=other_hospital.api_key)
     run_sql("UPDATE orders SET status = 'needs_address' WHERE id = :id", id=theirs)
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
 
     assert dispatcher.get(f"/console/orders/{theirs}").status_code == 404
     response = dispatcher.post(
@@ -232,7 +218,7 @@ def test_another_hospitals_order_is_not_found(
 
 
 def test_an_order_no_longer_waiting_is_left_alone(dispatcher, waiting_order, fetch, run_sql):
-    csrf = csrf_in(dispatcher.get(f"/console/orders/{waiting_order}").text)
+    csrf = csrf_of(dispatcher, f"/console/orders/{waiting_order}")
     run_sql("UPDATE orders SET status = 'ready' WHERE id = :id", id=waiting_order)
 
     response = dispatcher.post(

@@ -144,43 +144,48 @@ class Seeder:
         return order
 
 
+# The orders one GoSend booking delivered: rows 1, 2, 6 and 7 of the table above, the March order and hospital B's.
+# (hospital, WIB day, WIB hour, eligibility basis, kecamatan, price, minutes, desa)
+GOSEND_DELIVERIES: tuple[tuple[str, str, int, str, str | None, int, int, str], ...] = (
+    ("A", "2026-01-05", 9, "bpjs_pbi_apbn", "35.10.01", 20_000, 30, "35.10.01.2001"),
+    ("A", "2026-01-06", 10, "bpjs_pbi_apbd", "35.10.01", 24_000, 50, "35.10.01.2001"),
+    ("A", "2026-02-01", 1, "bpjs_pbi_apbn", "35.10.02", 22_000, 90, "35.10.02.2001"),  # 31 Jan 18:00 UTC
+    ("A", "2026-02-10", 8, "imported_list", None, 18_000, 25, "35.10.02"),
+    ("A", "2026-03-01", 0, "bpjs_pbi_apbn", "35.10.01", 21_000, 35, "35.10.01.2001"),
+    ("B", "2026-01-05", 9, "bpjs_pbi_apbn", "35.10.01", 99_000, 10, "35.10.01.2002"),
+)
+
+
 def seed_orders(session: Session, hospital_a: Hospital) -> Hospital:
     """Seeds the table above; returns hospital B."""
     hospital_b = Hospital(**SECOND_HOSPITAL)
     session.add(hospital_b)
     session.flush()
     assert hospital_a.id is not None and hospital_b.id is not None
-    a, b = hospital_a.id, hospital_b.id
+    hospital_ids = {"A": hospital_a.id, "B": hospital_b.id}
+    a = hospital_a.id
     seeder = Seeder(session)
-    done, back, gone = OrderStatus.DELIVERED, AttemptStatus.DELIVERED, AttemptStatus.CANCELLED
-    pbi_apbn, pbi_apbd = _eligibility("bpjs_pbi_apbn"), _eligibility("bpjs_pbi_apbd")
-    seeder.order(
-        a,
-        released_at=wib("2026-01-05", 9),
-        status=done,
-        eligibility=pbi_apbn,
-        kecamatan="35.10.01",
-        attempts=(("gosend", back, 20_000),),
-        minutes=30,
-        desa="35.10.01.2001",
-    )
-    seeder.order(
-        a,
-        released_at=wib("2026-01-06", 10),
-        status=done,
-        eligibility=pbi_apbd,
-        kecamatan="35.10.01",
-        attempts=(("gosend", back, 24_000),),
-        minutes=50,
-        desa="35.10.01.2001",
-    )
+    for hospital, day, hour, basis, kecamatan, price, minutes, desa in GOSEND_DELIVERIES:
+        seeder.order(
+            hospital_ids[hospital],
+            released_at=wib(day, hour),
+            status=OrderStatus.DELIVERED,
+            eligibility=_eligibility(basis),
+            kecamatan=kecamatan,
+            attempts=(("gosend", AttemptStatus.DELIVERED, price),),
+            minutes=minutes,
+            desa=desa,
+        )
     seeder.order(
         a,
         released_at=wib("2026-01-07", 11),
-        status=done,
+        status=OrderStatus.DELIVERED,
         eligibility=_eligibility("spm"),
         kecamatan="35.10.02",
-        attempts=(("lalamove", gone, 5_000), ("grabexpress", back, 30_000)),
+        attempts=(
+            ("lalamove", AttemptStatus.CANCELLED, 5_000),
+            ("grabexpress", AttemptStatus.DELIVERED, 30_000),
+        ),
         minutes=40,
         desa="35.10.02.2001",
     )
@@ -201,45 +206,10 @@ def seed_orders(session: Session, hospital_a: Hospital) -> Hospital:
     )
     seeder.order(
         a,
-        released_at=wib("2026-02-01", 1),  # 31 January 18:00 UTC: February in WIB
-        status=done,
-        eligibility=pbi_apbn,
-        kecamatan="35.10.02",
-        attempts=(("gosend", back, 22_000),),
-        minutes=90,
-        desa="35.10.02.2001",
-    )
-    seeder.order(
-        a,
-        released_at=wib("2026-02-10", 8),
-        status=done,
-        eligibility=_eligibility("imported_list"),
-        attempts=(("gosend", back, 18_000),),
-        minutes=25,
-        desa="35.10.02",
-    )
-    seeder.order(
-        a, released_at=None, status=OrderStatus.AWAITING_RELEASE, eligibility=pbi_apbn, kecamatan="35.10.01"
-    )
-    seeder.order(
-        a,
-        released_at=wib("2026-03-01", 0),
-        status=done,
-        eligibility=pbi_apbn,
+        released_at=None,
+        status=OrderStatus.AWAITING_RELEASE,
+        eligibility=_eligibility("bpjs_pbi_apbn"),
         kecamatan="35.10.01",
-        attempts=(("gosend", back, 21_000),),
-        minutes=35,
-        desa="35.10.01.2001",
-    )
-    seeder.order(
-        b,
-        released_at=wib("2026-01-05", 9),
-        status=done,
-        eligibility=pbi_apbn,
-        kecamatan="35.10.01",
-        attempts=(("gosend", back, 99_000),),
-        minutes=10,
-        desa="35.10.01.2002",
     )
     session.commit()
     return hospital_b
