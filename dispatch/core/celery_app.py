@@ -59,6 +59,8 @@ def _broker_config() -> dict[str, Any]:
         "broker_transport_options": {
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
+            # Kombu's default is "control" in the working directory: keep the exchange files with the queue.
+            "control_folder": str(queue_dir / "control"),
             "store_processed": False,
             "polling_interval": 0.1,
         },

@@ -12,7 +12,12 @@ from dispatch.core.fs_broker import PARTIAL_SUFFIX
 
 
 def connect(folder: Path) -> Connection:
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+    }
     return Connection(
         "filesystem://", transport="dispatch.core.fs_broker:AtomicTransport", transport_options=options
     )
@@ -32,7 +37,10 @@ def test_a_message_being_written_is_not_taken(tmp_path: Path) -> None:
         assert message.payload == {"order_id": 7}
         message.ack()
         queue.close()
-    assert [p.name for p in tmp_path.iterdir()] == [f"1_half-written.jobs.msg{PARTIAL_SUFFIX}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "1_half-written.jobs.msg" + PARTIAL_SUFFIX,
+        "control",
+    ]
 
 
 def test_a_busy_producer_and_consumer_lose_and_break_nothing(tmp_path: Path) -> None:
