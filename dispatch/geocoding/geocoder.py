@@ -11,8 +11,8 @@ Resolution order, strongest first:
 2. desa names, marked ("Ds.", "Desa", "Kel.", "Kelurahan") before unmarked comma-separated parts, confirmed by a
    kecamatan named elsewhere in the address, or else by the postal code;
 3. a desa name that is unique where it was searched, even if the kecamatan disagrees: records still carry the
-   kecamatan a desa belonged to before a split (the ten desa of the new Kec. Blimbingsari), so the kecamatan is
-   only a hint;
+   kecamatan a desa belonged to before a split (the ten desa of the new Kec. Blimbingsari), so a former kecamatan
+   still confirms it; a kecamatan it never belonged to leaves it below the dispatch threshold (often a typo);
 4. the kecamatan alone;
 5. the postal code alone, which narrows to about a kecamatan and stays below the dispatch threshold.
 
@@ -53,6 +53,9 @@ from dispatch.geocoding.gazetteer import (
 CONFIDENCE_CODE_DESA: Final = 1.0
 CONFIDENCE_DESA_IN_KECAMATAN: Final = 0.9
 CONFIDENCE_DESA_UNIQUE: Final = 0.8
+# A desa named with a kecamatan it is not (and never was) in: a typo of a namesake ("Desa Bagorejo, Kec. Bangorejo"
+# is Bangorejo misspelt, not the Bagorejo of Srono) as often as a wrong kecamatan. Kept as a guess for staff.
+CONFIDENCE_DESA_KECAMATAN_DISAGREES: Final = 0.4
 CONFIDENCE_CODE_KECAMATAN: Final = 0.6
 CONFIDENCE_KECAMATAN: Final = 0.5
 CONFIDENCE_POSTAL_CODE: Final = 0.4
@@ -544,7 +547,9 @@ class GazetteerGeocoder(Geocoder):
                     return _pick(supported, CONFIDENCE_DESA_IN_KECAMATAN, candidates)
             support = evidence.kecamatan + evidence.loose_kecamatan
             formerly = [found for found in pool if _confirmed(found, support, former=True)]
-            return _pick(formerly or candidates, CONFIDENCE_DESA_UNIQUE, candidates)
+            if formerly or not evidence.kecamatan:
+                return _pick(formerly or candidates, CONFIDENCE_DESA_UNIQUE, candidates)
+            return _pick(candidates, CONFIDENCE_DESA_KECAMATAN_DISAGREES, candidates)
         kecamatan = _best_per_unit(evidence.kecamatan or evidence.loose_kecamatan)
         if kecamatan:
             by_postal_code = [found for found in kecamatan if found.unit.code in postal_kecamatan]
