@@ -85,6 +85,7 @@ celery_app.conf.update(
     beat_schedule={
         "relay-outbox": {"task": "outbox.relay", "schedule": settings.relay_interval_seconds},
         "poll-sources": {"task": "sources.poll_due", "schedule": settings.source_poll_seconds},
+        "reconcile-bookings": {"task": "dispatching.reconcile", "schedule": 60.0},
     },
     beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
     beat_scheduler="dispatch.core.celery_app:LeaderScheduler"

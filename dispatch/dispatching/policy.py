@@ -34,6 +34,53 @@ class DispatchPolicy(BaseModel):
     cold_chain_max_km: float = Field(
         default=30.0, gt=0, description="How far an insulin or vaccine parcel may travel without a fridge"
     )
+    retry_same_courier_once: bool = Field(
+        default=True,
+        description="After a courier gives a booking back before pick-up (no driver, driver cancelled, no "
+        "driver within the allocation timeout), book the same account once more before the next one",
+    )
+    allocation_timeout_minutes: float = Field(
+        default=15.0, gt=0, description="How long a booking may wait for a driver before it is cancelled"
+    )
+    partner_pool_last: bool = Field(
+        default=True,
+        description="In a fallback, the local partner pool (courier 'webhook') is asked only once no "
+        "commercial courier is left; the first dispatch weighs every account alike",
+    )
+
+
+# The local partner pool's courier name: the hospital's own riders, the last resort of a fallback.
+PARTNER_POOL = "webhook"
+
+
+@dataclass(frozen=True)
+class PastAttempt:
+    """One earlier booking of the order, as the cascade weighs it: given back (may be retried) or not."""
+
+    account_id: int
+    given_back: bool
+
+
+def cascade(history: Sequence[PastAttempt], policy: DispatchPolicy) -> tuple[frozenset[int], int | None]:
+    """Which accounts a fallback skips, and the account it must book again, if any.
+
+    An account is skipped after a refusal (or anything but a give-back) or once it has had its tries: two
+    with ``retry_same_courier_once``, else one. When the last booking was given back and its account still
+    has a try left, that account alone is asked again.
+    """
+    tries = 2 if policy.retry_same_courier_once else 1
+    counts: dict[int, int] = {}
+    refused: set[int] = set()
+    for past in history:
+        counts[past.account_id] = counts.get(past.account_id, 0) + 1
+        if not past.given_back:
+            refused.add(past.account_id)
+    skipped = frozenset(refused | {account for account, n in counts.items() if n >= tries})
+    last = history[-1] if history else None
+    again = (
+        last.account_id if last is not None and last.given_back and last.account_id not in skipped else None
+    )
+    return skipped, again
 
 
 @dataclass(frozen=True)

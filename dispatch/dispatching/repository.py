@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.orders.models import Order
+from dispatch.orders.state_machine import OrderStatus
 
 
 def attempts_for(session: Session, order_id: int) -> Sequence[BookingAttempt]:
@@ -55,3 +57,31 @@ def delivered_trips(session: Session, hospital_id: int, limit: int) -> list[tupl
         for road_km, lat, lon in session.exec(query).all()
         if road_km is not None and lat is not None and lon is not None
     ]
+
+
+def quiet_bookings(session: Session, quiet_since: datetime, limit: int = 200) -> list[int]:
+    """Booked attempts not touched since ``quiet_since`` (every applied report and status check touches
+    ``updated_at``), oldest first."""
+    query = (
+        select(BookingAttempt.id)
+        .where(
+            BookingAttempt.status == AttemptStatus.BOOKED,
+            col(BookingAttempt.provider_order_id).is_not(None),
+            col(BookingAttempt.updated_at) < quiet_since,
+        )
+        .order_by(col(BookingAttempt.updated_at))
+        .limit(limit)
+    )
+    return [attempt_id for attempt_id in session.exec(query).all() if attempt_id is not None]
+
+
+def bookings_waiting_for_driver(session: Session, limit: int = 200) -> list[int]:
+    """Booked attempts in charge of an order still waiting for its driver (status ``booking``)."""
+    query = (
+        select(BookingAttempt.id)
+        .join(Order, col(Order.current_attempt_id) == col(BookingAttempt.id))
+        .where(BookingAttempt.status == AttemptStatus.BOOKED, Order.status == OrderStatus.BOOKING)
+        .order_by(col(BookingAttempt.id))
+        .limit(limit)
+    )
+    return [attempt_id for attempt_id in session.exec(query).all() if attempt_id is not None]

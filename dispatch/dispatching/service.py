@@ -19,7 +19,16 @@ from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
 from dispatch.dispatching.distance import geodesic_km, learned_road_factor
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
-from dispatch.dispatching.policy import Candidate, Choice, DispatchPolicy, Trip, eligible
+from dispatch.dispatching.policy import (
+    PARTNER_POOL,
+    Candidate,
+    Choice,
+    DispatchPolicy,
+    PastAttempt,
+    Trip,
+    cascade,
+    eligible,
+)
 from dispatch.hospitals import repository as hospitals_repository
 from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.notify import service as notify_service
@@ -90,13 +99,20 @@ def courier_candidates(
 ) -> list[tuple[Candidate, CourierAccount, CourierAdapter]]:
     """The accounts that may take the order now, in the hospital's preference order, with their adapters.
 
-    Accounts already tried are skipped. When staff picked an account by hand, it is the only candidate, and
+    In a fallback the cascade decides (``policy.cascade``): an account that gave the job back is asked once
+    more, alone; one that refused, or had its tries, is skipped; the local partner pool comes after every
+    commercial courier. When staff picked an account by hand, it is the only candidate, and
     only if it can physically take the trip (area, distance, cold chain); prices are then not compared.
     """
     assert order.id is not None
     hospital = session.get(Hospital, order.hospital_id)
     assert hospital is not None
-    tried = frozenset(attempt.account_id for attempt in repository.attempts_for(session, order.id))
+    policy = dispatch_policy(hospital)
+    history = [
+        PastAttempt(attempt.account_id, given_back=is_given_back(attempt))
+        for attempt in repository.attempts_for(session, order.id)
+    ]
+    tried, again = cascade(history, policy)
     accounts = {
         account.id: account
         for account in hospitals_repository.enabled_courier_accounts(session, order.hospital_id)
@@ -106,7 +122,7 @@ def courier_candidates(
         # Staff may send an account that was tried before back in (a driver freed up): theirs to judge.
         chosen = accounts.get(order.courier_override_account_id)
         accounts = {chosen.id: chosen} if chosen is not None and chosen.id is not None else {}
-        tried = frozenset()
+        tried, again = frozenset(), None
     adapters = {
         account_id: build_adapter(account.courier, account.settings)
         for account_id, account in accounts.items()
@@ -115,12 +131,23 @@ def courier_candidates(
         Candidate(account_id, account.courier, account.priority, adapters[account_id].capabilities)
         for account_id, account in accounts.items()
     ]
+    asked = eligible(candidates, trip_for(session, order), policy, tried=tried)
+    if again is not None and any(candidate.account_id == again for candidate in asked):
+        asked = [candidate for candidate in asked if candidate.account_id == again]
+    elif history and policy.partner_pool_last and order.courier_override_account_id is None:
+        commercial = [candidate for candidate in asked if candidate.courier != PARTNER_POOL]
+        asked = commercial or asked
     return [
-        (candidate, accounts[candidate.account_id], adapters[candidate.account_id])
-        for candidate in eligible(
-            candidates, trip_for(session, order), dispatch_policy(hospital), tried=tried
-        )
+        (candidate, accounts[candidate.account_id], adapters[candidate.account_id]) for candidate in asked
     ]
+
+
+# An attempt's ``error`` starting so: the courier gave the job back before pick-up; it may be asked once more.
+GIVEN_BACK_REASON = "given back"
+
+
+def is_given_back(attempt: BookingAttempt) -> bool:
+    return (attempt.error or "").startswith(GIVEN_BACK_REASON)
 
 
 def start_attempt(session: Session, order: Order, account: CourierAccount, choice: Choice) -> BookingAttempt:
@@ -234,11 +261,34 @@ def fall_back(session: Session, order: Order, reason: str) -> None:
         return
     orders_service.transition(session, order, S.READY, detail=reason)
     if not courier_candidates(session, order):
-        orders_service.transition(
-            session, order, S.NO_COURIER, detail="No enabled courier left that can take this order"
-        )
+        no_courier(session, order, "No enabled courier left that can take this order")
         return
     enqueue(session, orders_service.DISPATCH_TOPIC, {"order_id": order.id}, hospital_id=order.hospital_id)
+
+
+def no_courier(session: Session, order: Order, detail: str) -> None:
+    """Every courier has been asked: a person takes over, warned through the console's problems queue."""
+    orders_service.add_event(
+        session, order, "alert", f"No courier left for this order; book it by hand or call one: {detail}"
+    )
+    orders_service.transition(session, order, S.NO_COURIER, detail=detail)
+
+
+def give_back_after_timeout(session: Session, order: Order, attempt: BookingAttempt, minutes: float) -> None:
+    """A booking no driver took within the hospital's allocation timeout: cancelled at the courier (through
+    the outbox) and the order falls back, as if the courier had said no_driver."""
+    reason = f"no driver within {minutes:g} min"
+    attempt.error = f"{GIVEN_BACK_REASON}: {reason}"
+    attempt.updated_at = utcnow()
+    enqueue(
+        session,
+        orders_service.CANCEL_BOOKING_TOPIC,
+        {"attempt_id": attempt.id},
+        hospital_id=order.hospital_id,
+    )
+    # No longer in charge: a driver it assigns late is then a stray booking's, cancelled, never moving the order.
+    order.current_attempt_id = None
+    fall_back(session, order, f"{attempt.courier}: {reason}")
 
 
 # Where staff may send an order back to dispatch: left without a courier, or booked but not yet picked up.
@@ -362,6 +412,7 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
         was_live = attempt.status in ACTIVE_ATTEMPT
         if was_live:
             attempt.status = GIVE_BACK[event.status]
+            attempt.error = f"{GIVEN_BACK_REASON}: {event.provider_status}"[:500]
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
         # Only the report that ends a live booking moves the order: a second one (a cancel after no_driver,
         # a resend under a new id) must not send a no_courier order round the fallback again.

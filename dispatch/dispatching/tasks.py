@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from couriers.base import CourierAdapter, CourierError, Quote
+from couriers.base import CourierAdapter, CourierError, CourierStatus, Quote
 from couriers.registry import build_adapter
 from dispatch.core import metrics
+from dispatch.core.celery_app import celery_app
 from dispatch.core.clock import utcnow
+from dispatch.core.db import new_session
 from dispatch.core.logging import bind_log_context, log
 from dispatch.dispatching import breaker, locating, repository, service
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import Choice, choose
 from dispatch.dispatching.quoting import gather_quotes
+from dispatch.dispatching.service import EventOutcome
 from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
@@ -28,6 +31,10 @@ S = OrderStatus
 # which then books it: looking the reference up sooner could miss that booking and book a second driver.
 # Longer than every courier client's timeout (10-15 s).
 RECONCILE_AFTER = timedelta(seconds=20)
+
+# A booking that has heard nothing from its courier for this long is asked for its status (the beat's
+# reconciliation): a lost webhook must not leave an order stuck in a state it has left at the courier.
+QUIET_AFTER = timedelta(minutes=10)
 
 
 def adapter_for(ctx: TaskContext, account_id: int) -> CourierAdapter:
@@ -55,7 +62,7 @@ def book_order(ctx: TaskContext) -> None:
     if order.status == S.READY:
         choice = _choose_courier(session, order, hospital)
         if choice.candidate is None:
-            orders_service.transition(session, order, S.NO_COURIER, detail=f"No courier: {choice.reason}")
+            service.no_courier(session, order, f"No courier: {choice.reason}")
             return
         account = session.get(CourierAccount, choice.candidate.account_id)
         assert account is not None
@@ -218,3 +225,83 @@ def cancel_booking(ctx: TaskContext) -> None:
         orders_service.add_event(ctx.session, order, "alert", f"{attempt.courier} refused to cancel: {exc}")
         return
     attempt.status = AttemptStatus.CANCELLED
+
+
+@celery_app.task(name="dispatching.reconcile", ignore_result=True, acks_late=False)
+def reconcile() -> None:
+    """Beat: ask couriers about bookings whose webhooks went quiet, and give back bookings no driver took.
+
+    Each booking is handled in its own transaction, so one courier failing holds up no other.
+    """
+    now = utcnow()
+    with new_session() as session:
+        quiet = repository.quiet_bookings(session, now - QUIET_AFTER)
+    for attempt_id in quiet:
+        reconcile_booking(attempt_id)
+    with new_session() as session:
+        waiting = repository.bookings_waiting_for_driver(session)
+    for attempt_id in waiting:
+        check_allocation(attempt_id, now)
+
+
+def reconcile_booking(attempt_id: int) -> EventOutcome | None:
+    """Poll one quiet booking's status and apply it through the webhook's path (stale and duplicate
+    reports change nothing). A courier without a status call, or failing it, leaves the booking as it is,
+    noted on the order's timeline, and is asked again a quiet period later."""
+    with new_session() as session:
+        attempt = repository.get_for_update(session, attempt_id)
+        if attempt is None or attempt.status != AttemptStatus.BOOKED or attempt.provider_order_id is None:
+            return None
+        bind_log_context(order_id=attempt.order_id)
+        account = session.get(CourierAccount, attempt.account_id)
+        assert account is not None
+        try:
+            event = build_adapter(account.courier, account.settings).status(attempt.provider_order_id)
+        except (CourierError, NotImplementedError) as exc:
+            metrics.count_courier_error(attempt.courier, "status", exc)
+            order = orders_repository.get_order_for_update(session, attempt.order_id)
+            assert order is not None
+            orders_service.add_event(
+                session,
+                order,
+                "courier",
+                f"{attempt.courier}: no webhook lately and the status check failed ({exc}); booking unchanged",
+                data={"attempt_id": attempt.id},
+            )
+            attempt.updated_at = utcnow()
+            session.commit()
+            log.warning(
+                "reconcile.status_failed", attempt_id=attempt.id, courier=attempt.courier, error=str(exc)
+            )
+            return None
+        orders_repository.get_order_for_update(session, attempt.order_id)
+        session.refresh(attempt)
+        if event.provider_status == attempt.provider_status and event.status is not CourierStatus.UNKNOWN:
+            # Nothing new: only remember the courier was asked, so it is asked again a quiet period later.
+            attempt.updated_at = utcnow()
+            session.commit()
+            return EventOutcome(False, "unchanged")
+        outcome = service.apply_courier_event(session, attempt, event)
+        attempt.updated_at = utcnow()
+        session.commit()
+        return outcome
+
+
+def check_allocation(attempt_id: int, now: datetime) -> bool:
+    """Give back the order's current booking if no driver took it within the hospital's allocation timeout."""
+    with new_session() as session:
+        attempt = repository.get_for_update(session, attempt_id)
+        if attempt is None or attempt.status != AttemptStatus.BOOKED:
+            return False
+        order = orders_repository.get_order_for_update(session, attempt.order_id)
+        hospital = session.get(Hospital, attempt.hospital_id)
+        assert order is not None and hospital is not None
+        if order.current_attempt_id != attempt.id or order.status != S.BOOKING:
+            return False
+        minutes = service.dispatch_policy(hospital).allocation_timeout_minutes
+        if now - attempt.created_at < timedelta(minutes=minutes):
+            return False
+        bind_log_context(order_id=order.id)
+        service.give_back_after_timeout(session, order, attempt, minutes)
+        session.commit()
+        return True

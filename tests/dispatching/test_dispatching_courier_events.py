@@ -34,16 +34,28 @@ from dispatching_support import (
     timeline,
 )
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from couriers.gosend import mapper
 from dispatch.core.db import new_session
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching.models import AttemptStatus
 from dispatch.dispatching.service import EventOutcome, apply_courier_event
+from dispatch.hospitals.models import Hospital
 from dispatch.inbox.models import InboxMessage, InboxStatus
 from dispatch.orders.state_machine import OrderStatus
 
 S = OrderStatus
+
+
+@pytest.fixture(autouse=True)
+def one_try_per_account(session: Session, hospital: Hospital) -> None:
+    """These tests cover the fallback to the next account, so a give-back does not re-book the same one;
+    the cascade's retry on the same courier is covered in ``test_dispatching_cascade.py``."""
+    stored = session.get(Hospital, hospital.id)
+    assert stored is not None
+    stored.dispatch_policy = {"retry_same_courier_once": False}
+    session.commit()
 
 
 def report(client: TestClient, payload: dict[str, Any], token: str = PRIMARY_TOKEN) -> int:

@@ -204,14 +204,12 @@ def test_duplicate_and_reordered_webhooks_failed_delivery_and_driver_cancel(sess
             time.sleep(0.5)
     assert statuses == ["delivered", "delivery_failed", "no_courier"]
     couriers = [
-        session.exec(select(BookingAttempt).where(BookingAttempt.order_id == i)).one().courier
+        [a.courier for a in session.exec(select(BookingAttempt).where(BookingAttempt.order_id == i)).all()]
         for i in order_ids
     ]
-    assert couriers == [
-        "gosend",
-        "webhook",
-        "gosend",
-    ]  # the failed delivery is the shelter's, over its own protocol
+    # The failed delivery is the shelter's, over its own protocol; the driver who cancels is given one more
+    # booking on the same GoSend account (the fallback cascade) before the order is left to staff.
+    assert couriers == [["gosend"], ["webhook"], ["gosend", "gosend"]]
     duplicates = session.exec(select(InboxMessage).where(InboxMessage.status == InboxStatus.DUPLICATE)).all()
     assert duplicates, "the sandbox sent every webhook twice; the inbox must have caught the copies"
     per_kind = Counter((m.order_id, m.kind) for m in session.exec(select(SmsMessage)).all())
