@@ -166,9 +166,11 @@ def _tile_lat(tile_y: int, zoom: int) -> float:
     return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * tile_y / 2**zoom))))
 
 
+@functools.lru_cache(maxsize=128)
 def desa_choices(area_code: str) -> list[tuple[Unit, list[Unit]]]:
     """The desa and kelurahan inside ``area_code``, grouped by kecamatan in code order: the lists a patient or a
-    dispatcher picks from when no pin can be placed."""
+    dispatcher picks from when no pin can be placed. Kept per process: finding them scans the whole
+    gazetteer (about 26 ms), and the tracking page asks on every visit. Callers must not change the lists."""
     prefix = f"{area_code}."
     units = sorted(
         (unit for unit in load_gazetteer() if unit.code.startswith(prefix) and unit.level in DESA_LEVELS),
