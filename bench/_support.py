@@ -65,6 +65,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def patient_phone(index: int) -> str:
+    """The phone of the ``index``-th patient :func:`fhir_bundles` makes (what sandbox rules match on)."""
+    return f"0812{index:08d}"
+
+
 def fhir_bundles(count: int, per_bundle: int = 1, prefix: str = "B") -> list[bytes]:
     """Distinct FHIR Bundles of the demo patients: ``per_bundle`` prescriptions (and patients) each."""
     from dispatch.demo_data import PATIENTS, DemoPatient, demo_bundle
@@ -75,7 +80,7 @@ def fhir_bundles(count: int, per_bundle: int = 1, prefix: str = "B") -> list[byt
         for i in range(bundle_number * per_bundle, (bundle_number + 1) * per_bundle):
             template = PATIENTS[i % 4]
             patient = DemoPatient(
-                **{**template.__dict__, "mrn": f"RM-{prefix}{i:07d}", "phone": f"0812{i:08d}"}
+                **{**template.__dict__, "mrn": f"RM-{prefix}{i:07d}", "phone": patient_phone(i)}
             )
             entries.extend(demo_bundle(patient, f"RX{prefix}{i:08d}")["entry"])
         out.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode())
