@@ -57,6 +57,17 @@ def _recreate_database() -> None:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+@pytest.fixture(autouse=True)
+def _clean_log_context() -> Iterator[None]:
+    """In-process ASGI calls can leave a request's bound log fields (order_id) in the test thread's context;
+    every test starts, and leaves, with none."""
+    import structlog
+
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
+
+
 @pytest.fixture(scope="session")
 def database() -> Iterator[None]:
     """A fresh database migrated by Alembic (not create_all), so the migrations are tested too."""
