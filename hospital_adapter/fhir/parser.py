@@ -437,6 +437,15 @@ def _prescription_key(
 def _subject(
     located: _Located, request: MedicationRequest, index: _Index, issues: list[Issue]
 ) -> tuple[_Located, Patient] | None:
+    if request.subject is None:
+        issues.append(
+            (
+                "required",
+                "MedicationRequest.subject is missing: whose medicine is it?",
+                f"{located.path}.subject",
+            )
+        )
+        return None
     target = index.resolve(request.subject, located)
     reference = request.subject.reference or request.subject.display or "(no reference)"
     if target is None:

@@ -63,9 +63,10 @@ class Notification(BaseModel):
 
 def parse_notification(raw: bytes, content_type: str) -> Notification:
     """Parse a rest-hook POST body; raises SourceInputError (with an HTTP status) for what cannot be used."""
-    if not raw.strip():
-        return Notification(kind="ping")
     media_type = content_type.split(";", 1)[0].strip().lower()
+    # Whitespace announced as JSON is a JSON body that does not parse, not an empty ping.
+    if not raw or (not raw.strip() and media_type not in JSON_MEDIA_TYPES):
+        return Notification(kind="ping")
     if media_type not in JSON_MEDIA_TYPES:
         raise SourceInputError(
             [

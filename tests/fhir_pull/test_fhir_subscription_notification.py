@@ -37,10 +37,14 @@ def rejected(raw: bytes, content_type: str = FHIR_JSON) -> SourceInputError:
     return caught.value
 
 
-@pytest.mark.parametrize("body", [b"", b"  \r\n"])
-def test_empty_body_is_a_ping_whatever_the_content_type(body: bytes) -> None:
+@pytest.mark.parametrize(("body", "content_type"), [(b"", ""), (b"", FHIR_JSON), (b"  \r\n", "")])
+def test_empty_body_is_a_ping(body: bytes, content_type: str) -> None:
     # Subscription.channel.payload absent: the server POSTs nothing and we must re-query.
-    assert parse_notification(body, "") == Notification(kind="ping")
+    assert parse_notification(body, content_type) == Notification(kind="ping")
+
+
+def test_whitespace_announced_as_json_is_a_bad_body_not_a_ping() -> None:
+    assert rejected(b"\r\n", FHIR_JSON).http_status == 400
 
 
 def test_single_medication_request_with_contained_patient() -> None:

@@ -696,3 +696,24 @@ def test_unknown_resource_types_are_reported_in_document_order():
     assert [where for _, _, where in error.issues] == [
         f"Bundle.entry[{position}].resource.resourceType" for position in range(12)
     ]
+
+
+def test_a_medication_request_whose_subject_came_out_empty_is_refused_with_its_reason() -> None:
+    """fhir.resources can hand back a MedicationRequest whose subject is None (hypothesis found one); the
+    parser says what is missing instead of failing on it."""
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+    from hospital_adapter.fhir import parser
+
+    request = MedicationRequest.model_construct(status="active", intent="order", subject=None)
+    located = parser._Located(request, "MedicationRequest", "MedicationRequest")
+    issues: list = []
+
+    assert parser._subject(located, request, parser._Index("Bundle"), issues) is None
+    assert issues == [
+        (
+            "required",
+            "MedicationRequest.subject is missing: whose medicine is it?",
+            "MedicationRequest.subject",
+        )
+    ]
