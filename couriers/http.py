@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import ssl
+from abc import ABC, abstractmethod
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
+
+from couriers.base import CourierError
 
 
 @functools.cache
@@ -21,14 +25,15 @@ def shared_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class HttpAdapter:
+class HttpAdapter(ABC):
     """Subclasses say how their client is configured in :meth:`_client_options`."""
 
     def __init__(self, transport: httpx.BaseTransport | None) -> None:
         self._transport = transport
 
+    @abstractmethod
     def _client_options(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Keyword arguments for ``httpx.Client`` besides the transport and the TLS context."""
 
     @cached_property
     def _http(self) -> httpx.Client:
@@ -48,3 +53,27 @@ class HttpAdapter:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def json_body(response: httpx.Response, provider: str) -> Any:
+    """A success answer's JSON; a body that is not JSON is the provider's error, not ours to guess around."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise CourierError(
+            [f"{provider} answered HTTP {response.status_code} with a body that is not JSON"],
+            status_code=response.status_code,
+        ) from exc
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """An error answer's JSON when it has one: gateways answer with empty, plain-text or HTML bodies."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode an id as one path segment so an id containing "/" cannot address another resource."""
+    return quote(value, safe="")

@@ -7,14 +7,13 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
 from couriers.gosend import mapper
 from couriers.gosend.settings import GoSendSettings
-from couriers.http import HttpAdapter
+from couriers.http import HttpAdapter, json_body, json_or_none, path_segment
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +54,13 @@ class GoSendAdapter(HttpAdapter):
     def quote(self, request: DeliveryRequest) -> Quote:
         method = mapper.shipment_method(request.service, self._settings.shipment_method)
         response = self._send("GET", "/calculate/price", params=mapper.price_query(request))
-        return mapper.parse_quote(_json(response), service=request.service, method=method)
+        return mapper.parse_quote(json_body(response, "GoSend"), service=request.service, method=method)
 
     def book(self, request: DeliveryRequest, quote: Quote | None = None) -> Booking:
         """GoSend books without a quotation; ``quote`` is accepted for the protocol and not needed."""
         method = mapper.shipment_method(request.service, self._settings.shipment_method)
         response = self._send("POST", "/booking", json=mapper.booking_request(request, method))
-        body = _json(response)
+        body = json_body(response, "GoSend")
         # GoSend signals some refusals with a 2xx whose body lacks ``id``; the reason is in errors or a header.
         if not isinstance(body, Mapping) or body.get("id") is None:
             messages = mapper.parse_errors(body, response.headers) or ["GoSend returned no booking id"]
@@ -72,14 +71,14 @@ class GoSendAdapter(HttpAdapter):
         self._send("PUT", "/booking/cancel", json=mapper.cancel_request(provider_order_id))
 
     def status(self, provider_order_id: str) -> CourierEvent:
-        response = self._send("GET", f"/booking/orderno/{_segment(provider_order_id)}")
-        return mapper.parse_status(_json(response), observed_at=datetime.now(UTC))
+        response = self._send("GET", f"/booking/orderno/{path_segment(provider_order_id)}")
+        return mapper.parse_status(json_body(response, "GoSend"), observed_at=datetime.now(UTC))
 
     def find_by_reference(self, reference: str) -> CourierEvent | None:
-        response = self._send("GET", f"/booking/storeOrderId/{_segment(reference)}", not_found_ok=True)
+        response = self._send("GET", f"/booking/storeOrderId/{path_segment(reference)}", not_found_ok=True)
         if response.status_code == httpx.codes.NOT_FOUND:
             return None
-        return mapper.parse_status(_json(response), observed_at=datetime.now(UTC))
+        return mapper.parse_status(json_body(response, "GoSend"), observed_at=datetime.now(UTC))
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Check the shared token GoSend echoes in a header (GoSend signs nothing, so the body plays no part).
@@ -122,7 +121,7 @@ class GoSendAdapter(HttpAdapter):
             raise CourierError([f"GoSend unreachable: {type(exc).__name__}"], retryable=True) from exc
         if response.is_success or (not_found_ok and response.status_code == httpx.codes.NOT_FOUND):
             return response
-        messages = mapper.parse_errors(_json_or_none(response), response.headers)
+        messages = mapper.parse_errors(json_or_none(response), response.headers)
         retryable = response.is_server_error or response.status_code == httpx.codes.TOO_MANY_REQUESTS
         logger.warning("gosend %s %s answered HTTP %s: %s", method, path, response.status_code, messages)
         raise CourierError(
@@ -130,26 +129,3 @@ class GoSendAdapter(HttpAdapter):
             status_code=response.status_code,
             retryable=retryable,
         )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise CourierError(
-            [f"GoSend answered HTTP {response.status_code} with a body that is not JSON"],
-            status_code=response.status_code,
-        ) from exc
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    # Error bodies may be empty or HTML from a gateway; the messages then come from the Error-Message header.
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _segment(value: str) -> str:
-    """Percent-encode an id as one path segment so a reference containing "/" cannot address another resource."""
-    return quote(value, safe="")

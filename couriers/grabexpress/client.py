@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 
@@ -17,7 +16,7 @@ from couriers.base import Booking, Capabilities, CourierError, CourierEvent, Del
 from couriers.gosend.mapper import header_value
 from couriers.grabexpress import mapper
 from couriers.grabexpress.settings import GrabExpressSettings
-from couriers.http import HttpAdapter
+from couriers.http import HttpAdapter, json_body, json_or_none, path_segment
 from hospital_adapter.oauth import ClientCredentialsToken
 from hospital_adapter.sinks.errors import is_retryable_status, parse_retry_after
 
@@ -77,7 +76,9 @@ class GrabExpressAdapter(HttpAdapter):
             request, vehicle_type=self._settings.vehicle_type, city_code=self._settings.city_code
         )
         response = self._send("POST", "/v1/deliveries/quotes", json=body)
-        return mapper.parse_quote(_json(response), service=request.service, observed_at=datetime.now(UTC))
+        return mapper.parse_quote(
+            json_body(response, "GrabExpress"), service=request.service, observed_at=datetime.now(UTC)
+        )
 
     def book(self, request: DeliveryRequest, quote: Quote | None = None) -> Booking:
         """Grab books without citing a quotation; ``quote`` is accepted for the protocol and not needed."""
@@ -88,11 +89,11 @@ class GrabExpressAdapter(HttpAdapter):
             sms_enabled=self._settings.sms_enabled,
         )
         response = self._send("POST", "/v1/deliveries", json=body)
-        return mapper.parse_booking(_json(response), request)
+        return mapper.parse_booking(json_body(response, "GrabExpress"), request)
 
     def cancel(self, provider_order_id: str) -> None:
         try:
-            self._send("DELETE", f"/v1/deliveries/{quote(provider_order_id, safe='')}")
+            self._send("DELETE", f"/v1/deliveries/{path_segment(provider_order_id)}")
         except CourierError as exc:
             if exc.status_code != httpx.codes.CONFLICT:
                 raise
@@ -103,8 +104,8 @@ class GrabExpressAdapter(HttpAdapter):
             ) from exc
 
     def status(self, provider_order_id: str) -> CourierEvent:
-        response = self._send("GET", f"/v1/deliveries/{quote(provider_order_id, safe='')}")
-        return mapper.parse_delivery(_json(response), observed_at=datetime.now(UTC))
+        response = self._send("GET", f"/v1/deliveries/{path_segment(provider_order_id)}")
+        return mapper.parse_delivery(json_body(response, "GrabExpress"), observed_at=datetime.now(UTC))
 
     def find_by_reference(self, reference: str) -> CourierEvent | None:
         """Grab documents no read by ``merchantOrderID`` (only a cancel-all by it), so this cannot answer."""
@@ -169,7 +170,7 @@ class GrabExpressAdapter(HttpAdapter):
                     retry_after=error.retry_after,
                 )
             try:
-                token = self._token.accept(_json(response))
+                token = self._token.accept(json_body(response, "GrabExpress"))
             except ValueError as exc:
                 raise CourierError([f"GrabExpress {exc}"], status_code=response.status_code) from exc
             logger.info("fetched a GrabExpress access token")
@@ -192,7 +193,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _error(method: str, url: str, response: httpx.Response) -> CourierError:
     status_code = response.status_code
-    messages = mapper.parse_errors(_json_or_none(response))
+    messages = mapper.parse_errors(json_or_none(response))
     text = response.text.strip()
     # One client reads Grab's errors as plain text (couriers.md 2.7); gateway HTML pages are not messages.
     if not messages and text and response.headers.get("Content-Type", "").startswith("text/plain"):
@@ -211,21 +212,3 @@ def _error(method: str, url: str, response: httpx.Response) -> CourierError:
         retryable=is_retryable_status(status_code),
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise CourierError(
-            [f"GrabExpress answered HTTP {response.status_code} with a body that is not JSON"],
-            status_code=response.status_code,
-        ) from exc
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    # Error bodies may be empty, plain text, or HTML from a gateway.
-    try:
-        return response.json()
-    except ValueError:
-        return None

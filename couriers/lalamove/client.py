@@ -10,12 +10,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import quote as quote_segment
 
 import httpx
 
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
-from couriers.http import HttpAdapter
+from couriers.http import HttpAdapter, json_body, json_or_none, path_segment
 from couriers.lalamove import mapper, signature
 from couriers.lalamove.settings import LalamoveSettings
 
@@ -126,22 +125,22 @@ class LalamoveAdapter(HttpAdapter):
     def cancel(self, provider_order_id: str) -> None:
         """Lalamove allows it while assigning a driver and for 5 minutes after a match; later it answers 409
         ERR_CANCELLATION_FORBIDDEN, raised as a non-retryable error carrying that code."""
-        self._send("DELETE", f"/v3/orders/{_segment(provider_order_id)}")
+        self._send("DELETE", f"/v3/orders/{path_segment(provider_order_id)}")
 
     def status(self, provider_order_id: str) -> CourierEvent:
         """The order, with its driver's name, phone and plate once a driver is on it (a second call)."""
-        body = _json(self._send("GET", f"/v3/orders/{_segment(provider_order_id)}"))
+        body = json_body(self._send("GET", f"/v3/orders/{path_segment(provider_order_id)}"), "Lalamove")
         driver_id = mapper.order_driver_id(body)
         driver = self.driver(provider_order_id, driver_id) if driver_id else None
         return mapper.parse_order(body, observed_at=self._clock(), driver=driver)
 
     def driver(self, provider_order_id: str, driver_id: str) -> mapper.Driver | None:
         """None when Lalamove withholds the driver: it answers 403 outside the window it shows one in."""
-        path = f"/v3/orders/{_segment(provider_order_id)}/drivers/{_segment(driver_id)}"
+        path = f"/v3/orders/{path_segment(provider_order_id)}/drivers/{path_segment(driver_id)}"
         response = self._send("GET", path, tolerated=frozenset({httpx.codes.FORBIDDEN}))
         if response.status_code == httpx.codes.FORBIDDEN:
             return None
-        return mapper.parse_driver(_json(response))
+        return mapper.parse_driver(json_body(response, "Lalamove"))
 
     def find_by_reference(self, reference: str) -> CourierEvent | None:
         """Always raises: Lalamove cannot search orders by the reference we put in ``metadata``
@@ -174,11 +173,11 @@ class LalamoveAdapter(HttpAdapter):
             request, service_type=settings.service_type, language=settings.language
         )
         response = self._send("POST", "/v3/quotations", body)
-        return mapper.parse_quote(_json(response), service=request.service, now=self._clock())
+        return mapper.parse_quote(json_body(response, "Lalamove"), service=request.service, now=self._clock())
 
     def _place(self, request: DeliveryRequest, quote: Quote) -> Booking:
         body = mapper.order_request(request, quote, pod_enabled=self._settings.pod_enabled)
-        return mapper.parse_booking(_json(self._send("POST", "/v3/orders", body)), request)
+        return mapper.parse_booking(json_body(self._send("POST", "/v3/orders", body), "Lalamove"), request)
 
     def _send(
         self, method: str, path: str, payload: Any = None, *, tolerated: frozenset[int] = frozenset()
@@ -209,7 +208,7 @@ class LalamoveAdapter(HttpAdapter):
             raise CourierError([f"Lalamove unreachable: {type(exc).__name__}"], retryable=True) from exc
         if response.is_success or response.status_code in tolerated:
             return response
-        errors = mapper.parse_errors(_json_or_none(response))
+        errors = mapper.parse_errors(json_or_none(response))
         messages = [error.text for error in errors] or [f"Lalamove answered HTTP {response.status_code}"]
         rate_limited = response.status_code == httpx.codes.TOO_MANY_REQUESTS
         logger.warning(
@@ -248,26 +247,3 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
         except (TypeError, ValueError):
             return None
     return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise CourierError(
-            [f"Lalamove answered HTTP {response.status_code} with a body that is not JSON"],
-            status_code=response.status_code,
-        ) from exc
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    # Error bodies may be empty or HTML from a gateway; the message then falls back to the status code.
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _segment(value: str) -> str:
-    """Percent-encode an id as one path segment so an id containing "/" cannot address another resource."""
-    return quote_segment(value, safe="")

@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from couriers.base import Booking, Capabilities, CourierError, CourierEvent, DeliveryRequest, Quote
-from couriers.http import HttpAdapter
+from couriers.http import HttpAdapter, json_or_none
 from couriers.webhook import mapper
 from couriers.webhook.settings import JOB_ID_PLACEHOLDER, WebhookPartnerSettings
 from hospital_adapter.sinks.errors import is_retryable_status, parse_retry_after
@@ -71,7 +71,7 @@ class WebhookPartnerAdapter(HttpAdapter):
         data = mapper.offer_data(request, distance_km=distance, price_idr=price)
         job = data["job_id"]
         response = self._post("job.offered", data, mapper.message_id(job, "offered"))
-        return mapper.parse_booking(_json_or_none(response), request)
+        return mapper.parse_booking(json_or_none(response), request)
 
     def cancel(self, provider_order_id: str) -> None:
         data = mapper.cancel_data(provider_order_id)
@@ -182,7 +182,7 @@ class WebhookPartnerAdapter(HttpAdapter):
         status = response.status_code
         if response.is_success or (not_found_ok and status == httpx.codes.NOT_FOUND):
             return response
-        messages = mapper.error_messages(_json_or_none(response), response.text)
+        messages = mapper.error_messages(json_or_none(response), response.text)
         if response.is_redirect:
             messages = ["redirects are not followed; configure the partner's final URL", *messages]
         logger.warning("webhook partner %s answered HTTP %s: %s", operation, status, messages)
@@ -192,11 +192,3 @@ class WebhookPartnerAdapter(HttpAdapter):
             retryable=is_retryable_status(status),
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    # Partners may answer with an empty body, plain text, or a gateway's HTML page.
-    try:
-        return response.json()
-    except ValueError:
-        return None
