@@ -47,6 +47,11 @@ class BookingAttempt(SQLModel, table=True):
     quoted_distance_km: float | None = Field(
         default=None, description="The courier's road distance, from which the road factor is learned"
     )
+    eta_at: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="When the parcel should reach the patient's door, as last estimated (shown to the patient)",
+    )
     error: str | None = Field(default=None, max_length=500)
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
