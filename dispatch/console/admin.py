@@ -33,7 +33,7 @@ USER_NOT_FOUND: Final = "Pengguna tidak ditemukan / user not found"
 
 
 AdminPage = Annotated[StaffUser, Depends(page_role(Role.ADMIN, refusal=ADMINS_ONLY))]
-AdminForm = Annotated[StaffUser, Depends(form_role(Role.ADMIN, ADMINS_ONLY))]
+AdminForm = Annotated[StaffUser, Depends(form_role(Role.ADMIN, refusal=ADMINS_ONLY))]
 
 
 def _hospital(session: Session, user: StaffUser) -> Hospital:

@@ -10,10 +10,11 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, get_args
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from dispatch.audit import repository as audit_repository
@@ -37,7 +38,9 @@ from dispatch.console.forms import (
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
 from dispatch.dispatching import service as dispatching_service
+from dispatch.dispatching.eta import shown_eta
 from dispatch.dispatching.locating import LocationRefused, confirm_location
+from dispatch.dispatching.models import BookingAttempt
 from dispatch.geocoding import maps
 from dispatch.geocoding.address import parse_address
 from dispatch.hospitals import repository as hospitals_repository
@@ -45,11 +48,15 @@ from dispatch.hospitals.models import Hospital
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox.models import InboxStatus
 from dispatch.intake import service as intake_service
+from dispatch.notify import repository as notify_repository
+from dispatch.notify import service as notify_service
+from dispatch.notify.channels import Channel
+from dispatch.notify.models import MessageOptOut
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
-from dispatch.orders.api import order_detail, order_public
+from dispatch.orders.api import OverrideRequest, order_detail, order_public
 from dispatch.orders.models import Order, Patient
-from dispatch.orders.state_machine import CANCELLABLE, OrderStatus, TransitionRefused
+from dispatch.orders.state_machine import CANCELLABLE, TERMINAL, OrderStatus, TransitionRefused
 from dispatch.web.templating import templates
 from hospital_adapter.canonical import SourceInputError
 
@@ -65,6 +72,10 @@ QUEUES: Final[dict[str, frozenset[OrderStatus]]] = {
     "problems": frozenset({S.NO_COURIER, S.DELIVERY_FAILED}),
 }
 AUDIT_PAGE_SIZE: Final = 50
+CHANNELS: Final[tuple[Channel, ...]] = get_args(Channel)
+JUSTIFICATION_NEEDED: Final = (
+    "Tulis alasan minimal 10 karakter / give a justification of at least 10 characters"
+)
 
 # Who alone may post each form (or read the audit log), in Bahasa Indonesia and English.
 LOCATOR_REFUSAL: Final = (
@@ -80,15 +91,30 @@ ALERT_HANDLER_REFUSAL: Final = (
 RELEASER_REFUSAL: Final = "Hanya apoteker yang dapat merilis / only pharmacists may release"
 CANCELLER_REFUSAL: Final = "Hanya apoteker yang dapat membatalkan / only pharmacists may cancel"
 REPROCESSOR_REFUSAL: Final = "Hanya apoteker yang dapat memproses ulang / only pharmacists may re-process"
+PHONE_FIXER_REFUSAL: Final = (
+    "Hanya apoteker yang dapat memperbaiki nomor HP / only pharmacists may fix the phone number"
+)
+OVERRIDER_REFUSAL: Final = (
+    "Hanya apoteker yang dapat mengesampingkan kelayakan / only pharmacists may override eligibility"
+)
+MESSAGING_KEEPER_REFUSAL: Final = (
+    "Hanya apoteker atau dispatcher yang dapat mengubah izin pesan pasien / "
+    "only pharmacists and dispatchers may change the patient's messaging"
+)
 AUDIT_READER_REFUSAL: Final = "Hanya admin yang dapat melihat log audit / only admins may read the audit log"
 
-Locator = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, LOCATOR_REFUSAL))]
-CourierChooser = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, COURIER_CHOOSER_REFUSAL))]
-Rebooker = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, REBOOKER_REFUSAL))]
-AlertHandler = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, ALERT_HANDLER_REFUSAL))]
-Releaser = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, RELEASER_REFUSAL))]
-Canceller = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, CANCELLER_REFUSAL))]
-Reprocessor = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, REPROCESSOR_REFUSAL))]
+Locator = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, refusal=LOCATOR_REFUSAL))]
+CourierChooser = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, refusal=COURIER_CHOOSER_REFUSAL))]
+Rebooker = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, refusal=REBOOKER_REFUSAL))]
+AlertHandler = Annotated[StaffUser, Depends(form_role(Role.DISPATCHER, refusal=ALERT_HANDLER_REFUSAL))]
+Releaser = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, refusal=RELEASER_REFUSAL))]
+Canceller = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, refusal=CANCELLER_REFUSAL))]
+Reprocessor = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, refusal=REPROCESSOR_REFUSAL))]
+PhoneFixer = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, refusal=PHONE_FIXER_REFUSAL))]
+Overrider = Annotated[StaffUser, Depends(form_role(Role.PHARMACIST, refusal=OVERRIDER_REFUSAL))]
+MessagingKeeper = Annotated[
+    StaffUser, Depends(form_role(Role.PHARMACIST, Role.DISPATCHER, refusal=MESSAGING_KEEPER_REFUSAL))
+]
 AuditReader = Annotated[StaffUser, Depends(page_role(Role.ADMIN, refusal=AUDIT_READER_REFUSAL))]
 
 
@@ -229,8 +255,10 @@ def _handover(session: Session, order: Order) -> Handover | None:
 def _live_context(session: Session, order: Order) -> dict[str, object]:
     patient = session.get(Patient, order.patient_id)
     assert patient is not None
+    attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
     return {
         "order": order_detail(session, order),
+        "eta": shown_eta(order, attempt),
         "handover": _handover(session, order),
         "patient_name": patient.name,
         "open_alert": repository.has_open_alert(session, order),
@@ -247,6 +275,7 @@ def _order_page(
     status_code: int = 200,
 ) -> Response:
     dispatcher = auth_service.may(user, Role.DISPATCHER)
+    pharmacist = auth_service.may(user, Role.PHARMACIST)
     can_choose = dispatcher and order.status in dispatching_service.COURIER_CHOOSABLE
     can_locate = dispatcher and order.status == S.NEEDS_ADDRESS
     hospital = session.get(Hospital, order.hospital_id)
@@ -254,12 +283,19 @@ def _order_page(
     assert hospital is not None and patient is not None
     area = maps.area_for((order.kecamatan_code, patient.district_code), hospital.kabupaten_code)
     live = _live_context(session, order)
+    eligibility_refusal = _eligibility_refusal(order)
     context = {
         **live,
         "user": user,
         "csrf": csrf_token(request),
-        "can_release": auth_service.may(user, Role.PHARMACIST) and order.status == S.AWAITING_RELEASE,
-        "can_cancel": auth_service.may(user, Role.PHARMACIST) and order.status in CANCELLABLE,
+        "can_release": pharmacist and order.status == S.AWAITING_RELEASE,
+        "can_cancel": pharmacist and order.status in CANCELLABLE,
+        "invalid_phone": orders_service.INVALID_PHONE in order.flags,
+        "can_fix_phone": pharmacist and order.status not in TERMINAL,
+        "eligibility_refusal": eligibility_refusal,
+        "can_override": pharmacist and eligibility_refusal is not None,
+        "messaging": _messaging(session, patient),
+        "can_set_messaging": auth_service.may(user, Role.PHARMACIST, Role.DISPATCHER),
         "can_rebook": dispatcher and order.status in dispatching_service.REBOOKABLE,
         "can_acknowledge": dispatcher and bool(live["open_alert"]),
         "courier_accounts": (
@@ -278,6 +314,29 @@ def _order_page(
         "error": error,
     }
     return templates.TemplateResponse(request, "order.html", context, status_code=status_code)
+
+
+def _eligibility_refusal(order: Order) -> str | None:
+    """Why the eligibility rules turned the patient down, while a pharmacist may still override it."""
+    if order.status != S.REJECTED or order.rejection_kind != "eligibility":
+        return None
+    return str(order.eligibility.get("reason") or "-")
+
+
+def _messaging(session: Session, patient: Patient) -> list[tuple[Channel, str, MessageOptOut | None]] | None:
+    """Each channel, its name, and the patient's opt-out on it if any; None for a patient without a valid
+    number."""
+    if patient.phone_e164 is None:
+        return None
+    phone = patient.phone_e164
+    return [
+        (
+            channel,
+            notify_service.CHANNEL_NAMES[channel],
+            notify_repository.get_opt_out(session, patient.hospital_id, phone, channel),
+        )
+        for channel in CHANNELS
+    ]
 
 
 def _pins(hospital: Hospital, orders: list[Order], *, links: bool) -> list[maps.Pin]:
@@ -441,8 +500,11 @@ def release(
     order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
     try:
         orders_service.release(session, order, user)
-    except (TransitionRefused, orders_service.ReleaseRefused):
+    except TransitionRefused:
         return RedirectResponse("/console?flash=refused", status_code=303)
+    except orders_service.ReleaseRefused:
+        # Something on the order must be fixed first (the patient's phone): its page has the form for it.
+        return _to_order(order_id, "phone_needed")
     audit.record(session, user, "order.release", "order", order_id)
     session.commit()
     return RedirectResponse("/console?flash=released", status_code=303)
@@ -469,6 +531,94 @@ def cancel(
     audit.record(session, user, "order.cancel", "order", order_id, reason.strip())
     session.commit()
     return _to_order(order_id, "cancelled")
+
+
+@router.post("/orders/{order_id}/phone")
+def fix_phone(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: PhoneFixer,
+    phone: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Corrects the patient's number the hospital sent wrong; an order held for an invalid one may then be
+    released."""
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
+    try:
+        orders_service.set_patient_phone(session, order, phone, user.username)
+    except ValueError as exc:
+        return _order_page(request, session, user, order, error=str(exc), status_code=422)
+    # The number itself stays on the patient's record, not in a log every admin reads.
+    audit.record(session, user, "order.set_phone", "order", order_id)
+    session.commit()
+    return _to_order(order_id, "phone_fixed")
+
+
+@router.post("/orders/{order_id}/override-eligibility")
+def override_eligibility(
+    order_id: int,
+    request: Request,
+    session: SessionDep,
+    user: Overrider,
+    justification: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Deliver to a patient the eligibility rules turned down, for the reason the pharmacist writes (kept on
+    the order); a restricted drug cannot be overridden."""
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
+    try:
+        checked = OverrideRequest(justification=justification.strip())
+    except ValidationError:
+        return _order_page(request, session, user, order, error=JUSTIFICATION_NEEDED, status_code=422)
+    try:
+        orders_service.override_eligibility(session, order, user, checked.justification)
+    except TransitionRefused:
+        return _to_order(order_id, "override_refused")
+    audit.record(session, user, "order.override_eligibility", "order", order_id, checked.justification)
+    session.commit()
+    return _to_order(order_id, "eligibility_overridden")
+
+
+@router.post("/orders/{order_id}/messaging")
+def set_messaging(
+    order_id: int,
+    session: SessionDep,
+    user: MessagingKeeper,
+    channel: Annotated[Channel, Form()],
+    allowed: Annotated[bool, Form()],
+) -> Response:
+    """What the patient told the hospital: no more SMS (or WhatsApp), or messages again. It is kept by number,
+    so it holds for the patient's other orders too, until the patient or staff change it."""
+    order = found(orders_repository.get_order(session, user.hospital_id, order_id, for_update=True))
+    patient = session.get(Patient, order.patient_id)
+    assert patient is not None
+    if patient.phone_e164 is None:
+        return _to_order(order_id, "no_phone")
+    phone = patient.phone_e164
+    if allowed:
+        changed = notify_service.opt_in(session, order.hospital_id, phone, channel)
+    else:
+        changed = not notify_service.is_opted_out(session, order.hospital_id, phone, channel)
+        notify_service.opt_out(
+            session,
+            order.hospital_id,
+            phone,
+            channel,
+            source=f"staff:{user.username}"[:32],
+            data={"by": user.username},
+        )
+    if not changed:
+        return _to_order(order_id, "messaging_unchanged")
+    name = notify_service.CHANNEL_NAMES[channel]
+    detail = (
+        f"{name} ke pasien aktif lagi / {name} to the patient resumed"
+        if allowed
+        else f"Pasien tidak mau menerima {name} lagi / the patient wants no more {name}"
+    )
+    orders_service.add_event(session, order, "staff", detail, actor=user.username, data={"channel": channel})
+    action = "messaging.opt_in" if allowed else "messaging.opt_out"
+    audit.record(session, user, action, "order", order_id, name, {"channel": channel})
+    session.commit()
+    return _to_order(order_id, "messaging_on" if allowed else "messaging_off")
 
 
 @router.get("/inbox", response_class=HTMLResponse)

@@ -76,9 +76,13 @@ def found(record: Record | None, text: str = ORDER_NOT_FOUND) -> Record:
 
 
 def refuse_form(
-    request: Request, user: StaffUser | None, csrf: str, refusal: str, role: Role = Role.PHARMACIST
+    request: Request,
+    user: StaffUser | None,
+    csrf: str,
+    refusal: str,
+    roles: tuple[Role, ...] = (Role.PHARMACIST,),
 ) -> Response | None:
-    """The checks every console form post makes: logged in, our own form (CSRF), and the role it needs.
+    """The checks every console form post makes: logged in, our own form (CSRF), and one of the roles it needs.
 
     ``refusal`` says, in Bahasa Indonesia and English, who alone may do this.
     """
@@ -86,7 +90,7 @@ def refuse_form(
         return to_login()
     if not hmac.compare_digest(csrf, csrf_token(request)):
         return Response("CSRF token tidak valid / invalid CSRF token", status_code=403)
-    if not auth_service.may(user, role):
+    if not auth_service.may(user, *roles):
         return Response(refusal, status_code=403)
     return None
 
@@ -112,11 +116,11 @@ def page_role(*roles: Role, refusal: str) -> Callable[[StaffUser], StaffUser]:
     return staff_in_role
 
 
-def form_role(role: Role, refusal: str) -> Callable[[Request, StaffUser | None, str], StaffUser]:
-    """A form post for ``role`` (and admins), checked by ``refuse_form``: session, CSRF field, role."""
+def form_role(*roles: Role, refusal: str) -> Callable[[Request, StaffUser | None, str], StaffUser]:
+    """A form post for ``roles`` (and admins), checked by ``refuse_form``: session, CSRF field, role."""
 
     def staff_posting(request: Request, user: OptionalStaff, csrf: Annotated[str, Form()] = "") -> StaffUser:
-        refused = refuse_form(request, user, csrf, refusal, role)
+        refused = refuse_form(request, user, csrf, refusal, roles)
         if refused is not None:
             raise ConsoleRefusal(refused)
         assert user is not None

@@ -33,8 +33,16 @@ from dispatch.notify.gateways import (
 )
 from dispatch.notify.models import MessageStatus
 from dispatch.notify.outcomes import record_failure
-from dispatch.notify.service import is_stop_request, opt_out
+from dispatch.notify.service import (
+    CHANNEL_NAMES,
+    is_opted_out,
+    is_start_request,
+    is_stop_request,
+    opt_in,
+    opt_out,
+)
 from dispatch.orders.models import Order
+from dispatch.orders.service import add_event
 
 __all__ = ["ReceiptResult", "answer_subscription", "receive"]
 
@@ -160,17 +168,43 @@ def _apply_receipt(
 
 
 def _apply_reply(session: Session, name: str, hospitals: Sequence[Hospital], reply: InboundMessage) -> str:
-    """A STOP reply opts the patient out of that channel at every hospital whose number received it."""
-    if not is_stop_request(reply.text):
-        return "reply ignored (not a stop request)"
+    """A STOP reply opts the patient out of that channel at every hospital whose number received it, a START
+    reply opts them back in; either is noted on the timeline of the patient's orders still under way."""
+    if is_stop_request(reply.text):
+        change, stopped = "opt-out", True
+    elif is_start_request(reply.text):
+        change, stopped = "opt-in", False
+    else:
+        return "reply ignored (not a stop or start request)"
+    keyword = reply.text.strip()[:32]
     for hospital in hospitals:
         assert hospital.id is not None
-        opt_out(
-            session,
-            hospital.id,
-            reply.from_e164,
-            reply.channel,
-            source="reply",
-            data={"gateway": name, "keyword": reply.text.strip()[:32]},
-        )
-    return f"opt-out ({reply.channel})"
+        if stopped == is_opted_out(session, hospital.id, reply.from_e164, reply.channel):
+            continue  # a repeated keyword, or the provider's retry of the webhook: nothing changes
+        if stopped:
+            opt_out(
+                session,
+                hospital.id,
+                reply.from_e164,
+                reply.channel,
+                source="reply",
+                data={"gateway": name, "keyword": keyword},
+            )
+        else:
+            opt_in(session, hospital.id, reply.from_e164, reply.channel)
+        _note_on_orders(session, hospital.id, reply, keyword, stopped=stopped)
+    return f"{change} ({reply.channel})"
+
+
+def _note_on_orders(
+    session: Session, hospital_id: int, reply: InboundMessage, keyword: str, *, stopped: bool
+) -> None:
+    """Staff reading an order see why its messages stopped, or started again."""
+    channel = CHANNEL_NAMES.get(reply.channel, reply.channel)
+    detail = (
+        f"Pasien membalas {keyword}: {channel} dihentikan / the patient replied {keyword}: {channel} stopped"
+        if stopped
+        else f"Pasien membalas {keyword}: {channel} aktif lagi / the patient replied {keyword}: {channel} resumed"
+    )
+    for order in repository.orders_under_way_for_phone(session, hospital_id, reply.from_e164):
+        add_event(session, order, "patient", detail, actor="patient", data={"channel": reply.channel})

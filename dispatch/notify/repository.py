@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from dispatch.hospitals.models import Hospital
 from dispatch.notify.models import MessageOptOut, SmsMessage, TrackingToken
+from dispatch.orders.models import Order, Patient
+from dispatch.orders.state_machine import TERMINAL
 
 
 def get_sms_by_dedupe_key(session: Session, dedupe_key: str) -> SmsMessage | None:
@@ -33,6 +36,33 @@ def get_opt_out(session: Session, hospital_id: int, phone_e164: str, channel: st
         MessageOptOut.channel == channel,
     )
     return session.exec(query).first()
+
+
+def delete_opt_out(session: Session, hospital_id: int, phone_e164: str, channel: str) -> bool:
+    """True when there was an opt-out to lift."""
+    result = session.exec(
+        delete(MessageOptOut).where(
+            col(MessageOptOut.hospital_id) == hospital_id,
+            col(MessageOptOut.phone_e164) == phone_e164,
+            col(MessageOptOut.channel) == channel,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def orders_under_way_for_phone(session: Session, hospital_id: int, phone_e164: str) -> Sequence[Order]:
+    """The hospital's orders not yet over for the patient (or patients) with this number."""
+    query = (
+        select(Order)
+        .join(Patient, col(Patient.id) == col(Order.patient_id))
+        .where(
+            Order.hospital_id == hospital_id,
+            Patient.hospital_id == hospital_id,
+            Patient.phone_e164 == phone_e164,
+            col(Order.status).not_in(TERMINAL),
+        )
+    )
+    return session.exec(query.order_by(col(Order.id))).all()
 
 
 def all_hospitals(session: Session) -> Sequence[Hospital]:

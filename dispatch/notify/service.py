@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -58,10 +58,24 @@ def queue_sms(
 # A reply that is only one of these words (any case, surrounding punctuation ignored) is a request to stop.
 # STOP and its English relatives are the keywords Twilio and operators honour; BERHENTI is the Indonesian.
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "BERHENTI"})
+# ... and to opt back in: START and UNSTOP lift Twilio's own block too; MULAI is the Indonesian.
+START_KEYWORDS = frozenset({"START", "UNSTOP", "MULAI"})
+
+# The channels' names in the staff's and the patient's words.
+CHANNEL_NAMES: Final[dict[str, str]] = {"sms": "SMS", "whatsapp": "WhatsApp"}
+
+
+def _reply_keyword(text: str) -> str:
+    """A reply as the keyword it may be: without surrounding blanks and punctuation, in capitals."""
+    return text.strip(" \t\r\n.!").upper()
 
 
 def is_stop_request(text: str) -> bool:
-    return text.strip(" \t\r\n.!").upper() in STOP_KEYWORDS
+    return _reply_keyword(text) in STOP_KEYWORDS
+
+
+def is_start_request(text: str) -> bool:
+    return _reply_keyword(text) in START_KEYWORDS
 
 
 def opt_out(
@@ -94,3 +108,10 @@ def opt_out(
 
 def is_opted_out(session: Session, hospital_id: int, phone_e164: str, channel: str) -> bool:
     return repository.get_opt_out(session, hospital_id, phone_e164, channel) is not None
+
+
+def opt_in(session: Session, hospital_id: int, phone_e164: str, channel: str) -> bool:
+    """Lifts the patient's opt-out on ``channel`` from this hospital, whoever recorded it: the patient's own
+    latest word (a START reply, or asking the pharmacy) stands. False when there was none to lift, so a
+    repeated START changes nothing."""
+    return repository.delete_opt_out(session, hospital_id, phone_e164, channel)

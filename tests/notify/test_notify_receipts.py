@@ -139,7 +139,7 @@ def test_a_reply_that_is_not_stop_is_archived_only(client, sent_by_twilio):
         ("AccountSid", TWILIO_SID),
     ]
     response = post_twilio(client, reply)
-    assert response.json()["applied"] == ["reply ignored (not a stop request)"]
+    assert response.json()["applied"] == ["reply ignored (not a stop or start request)"]
     assert opt_outs() == []
 
 
