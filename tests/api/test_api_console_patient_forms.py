@@ -119,7 +119,9 @@ def test_a_pharmacist_overrides_an_eligibility_rejection_with_a_justification(
     page = pharmacist.get(f"/console/orders/{order_id}").text
     assert 'id="eligibility-refusal"' in page and 'id="override"' in page
 
-    too_short = post(pharmacist, f"/console/orders/{order_id}/override-eligibility", {"justification": " ok "})
+    too_short = post(
+        pharmacist, f"/console/orders/{order_id}/override-eligibility", {"justification": " ok "}
+    )
     assert too_short.status_code == 422
     assert "Tulis alasan minimal 10 karakter" in too_short.text
     assert order(fetch, order_id).status == "rejected"
@@ -170,7 +172,9 @@ def test_staff_record_that_the_patient_wants_no_more_sms_and_lift_it(client, cre
     page = pharmacist.get(f"/console/orders/{order_id}").text
     assert '<tr data-channel="sms" data-allowed="true">' in page and "Hentikan SMS / Stop SMS" in page
 
-    stopped = post(pharmacist, f"/console/orders/{order_id}/messaging", {"channel": "sms", "allowed": "false"})
+    stopped = post(
+        pharmacist, f"/console/orders/{order_id}/messaging", {"channel": "sms", "allowed": "false"}
+    )
 
     assert stopped.headers["location"] == f"/console/orders/{order_id}?flash=messaging_off"
     [record] = fetch(MessageOptOut)
@@ -209,7 +213,9 @@ def test_a_patient_without_a_valid_number_has_no_messaging_to_change(client, bad
     pharmacist = console_login(client.app, staff["pharmacist"])
     assert 'id="messaging"' not in pharmacist.get(f"/console/orders/{order_id}").text
 
-    response = post(pharmacist, f"/console/orders/{order_id}/messaging", {"channel": "sms", "allowed": "false"})
+    response = post(
+        pharmacist, f"/console/orders/{order_id}/messaging", {"channel": "sms", "allowed": "false"}
+    )
 
     assert response.headers["location"] == f"/console/orders/{order_id}?flash=no_phone"
     assert fetch(MessageOptOut) == []

@@ -113,6 +113,9 @@ ACCESS: Final[dict[str, frozenset[str]]] = {
     "POST /console/orders/{order_id}/acknowledge": DISPATCHERS,
     "POST /console/orders/{order_id}/release": PHARMACISTS,
     "POST /console/orders/{order_id}/cancel": PHARMACISTS,
+    "POST /console/orders/{order_id}/phone": PHARMACISTS,
+    "POST /console/orders/{order_id}/override-eligibility": PHARMACISTS,
+    "POST /console/orders/{order_id}/messaging": PHARMACISTS | DISPATCHERS,
     "GET /console/inbox": STAFF,
     "POST /console/inbox/{inbox_id}/reprocess": PHARMACISTS,
     "GET /console/audit": ADMINS,
@@ -468,6 +471,17 @@ REQUESTS: Final[dict[str, Builder]] = {
     ),
     "POST /console/orders/{order_id}/cancel": lambda t, r: Call(
         "POST", f"/console/orders/{t.order_id}/cancel", form={"reason": "security matrix"}
+    ),
+    "POST /console/orders/{order_id}/phone": lambda t, r: Call(
+        "POST", f"/console/orders/{t.order_id}/phone", form={"phone": "0812-3456-0199"}
+    ),
+    "POST /console/orders/{order_id}/override-eligibility": lambda t, r: Call(
+        "POST",
+        f"/console/orders/{t.order_id}/override-eligibility",
+        form={"justification": "security matrix: a well-formed justification"},
+    ),
+    "POST /console/orders/{order_id}/messaging": lambda t, r: Call(
+        "POST", f"/console/orders/{t.order_id}/messaging", form={"channel": "sms", "allowed": "false"}
     ),
     "GET /console/inbox": lambda t, r: Call("GET", "/console/inbox"),
     "POST /console/inbox/{inbox_id}/reprocess": lambda t, r: Call(
