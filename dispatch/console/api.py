@@ -38,7 +38,9 @@ from dispatch.console.forms import (
 from dispatch.core.db import SessionDep
 from dispatch.core.settings import settings
 from dispatch.dispatching import service as dispatching_service
+from dispatch.dispatching.eta import shown_eta
 from dispatch.dispatching.locating import LocationRefused, confirm_location
+from dispatch.dispatching.models import BookingAttempt
 from dispatch.geocoding import maps
 from dispatch.geocoding.address import parse_address
 from dispatch.hospitals import repository as hospitals_repository
@@ -253,8 +255,10 @@ def _handover(session: Session, order: Order) -> Handover | None:
 def _live_context(session: Session, order: Order) -> dict[str, object]:
     patient = session.get(Patient, order.patient_id)
     assert patient is not None
+    attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
     return {
         "order": order_detail(session, order),
+        "eta": shown_eta(order, attempt),
         "handover": _handover(session, order),
         "patient_name": patient.name,
         "open_alert": repository.has_open_alert(session, order),

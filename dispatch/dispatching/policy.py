@@ -47,6 +47,20 @@ class DispatchPolicy(BaseModel):
         description="In a fallback, the local partner pool (courier 'webhook') is asked only once no "
         "commercial courier is left; the first dispatch weighs every account alike",
     )
+    courier_speed_kmh: float = Field(
+        default=25.0,
+        gt=0,
+        le=80,
+        description="A motorbike's average speed by road, stops included, for the ETA when the courier gives "
+        "none: village roads, market traffic and asking the way on rural East Java roads",
+    )
+    pickup_allowance_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        le=120,
+        description="Minutes from a driver's assignment until the parcel leaves the pharmacy: the ride there "
+        "and the hand-over at the counter, for the ETA when the courier gives none",
+    )
 
 
 # The local partner pool's courier name: the hospital's own riders, the last resort of a fallback.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
@@ -18,6 +19,7 @@ from couriers.registry import build_adapter
 from dispatch.core.clock import utcnow
 from dispatch.dispatching import repository
 from dispatch.dispatching.distance import geodesic_km, learned_road_factor
+from dispatch.dispatching.eta import ON_THE_WAY, estimated_arrival, preferred_arrival, quoted_arrival
 from dispatch.dispatching.models import ACTIVE_ATTEMPT, AttemptStatus, BookingAttempt
 from dispatch.dispatching.policy import (
     PARTNER_POOL,
@@ -80,18 +82,26 @@ def dispatch_policy(hospital: Hospital) -> DispatchPolicy:
 
 
 def trip_for(session: Session, order: Order) -> Trip:
-    """The trip as the dispatch policy weighs it: road distance estimated from the straight line and the
-    hospital's learned road factor, so couriers' distance limits are held against roads, not crow flight."""
+    """The trip as the dispatch policy weighs it, by its estimated road distance, so couriers' distance
+    limits are held against roads, not crow flight."""
     hospital = session.get(Hospital, order.hospital_id)
     assert hospital is not None
     assert order.dest_lat is not None and order.dest_lon is not None
-    origin, destination = (hospital.lat, hospital.lon), (order.dest_lat, order.dest_lon)
     return Trip(
-        origin=origin,
-        destination=destination,
-        distance_km=geodesic_km(origin, destination) * learned_road_factor(session, hospital),
+        origin=(hospital.lat, hospital.lon),
+        destination=(order.dest_lat, order.dest_lon),
+        distance_km=road_km(session, order),
         cold_chain=COLD_CHAIN in order.flags,
     )
+
+
+def road_km(session: Session, order: Order) -> float:
+    """From the pharmacy to the patient: the straight line stretched by the hospital's learned road factor."""
+    hospital = session.get(Hospital, order.hospital_id)
+    assert hospital is not None
+    assert order.dest_lat is not None and order.dest_lon is not None
+    straight = geodesic_km((hospital.lat, hospital.lon), (order.dest_lat, order.dest_lon))
+    return straight * learned_road_factor(session, hospital)
 
 
 def courier_candidates(
@@ -162,6 +172,8 @@ def start_attempt(session: Session, order: Order, account: CourierAccount, choic
         quoted_price_idr=choice.quote.price_idr if choice.quote else None,
         # The courier's own road distance for this trip: what the hospital's road factor is learned from.
         quoted_distance_km=choice.quote.distance_km if choice.quote else None,
+        # The courier's own ETA, kept for when a driver is assigned (see ``_arrival``).
+        eta_at=quoted_arrival(choice.quote.eta_minutes, utcnow()) if choice.quote else None,
     )
     session.add(attempt)
     session.flush()
@@ -435,15 +447,34 @@ def apply_courier_event(session: Session, attempt: BookingAttempt, event: Courie
     if not is_current or target is None or target == order.status or not can_transition(order.status, target):
         orders_service.add_event(session, order, "courier", summary, data={"event_id": event.event_id})
         return EventOutcome(False, "no state change")
-    orders_service.transition(
-        session,
-        order,
-        target,
-        detail=summary,
-        actor=attempt.courier,
-        data=_event_evidence(event, pin_checked=pin_checked),
-    )
+    evidence = _event_evidence(event, pin_checked=pin_checked)
+    if target in ON_THE_WAY:
+        attempt.eta_at = _arrival(session, order, attempt, target, min(event.occurred_at, utcnow()))
+        # The timeline keeps every estimate, to hold against the delivery time when tuning the speed.
+        evidence["eta_at"] = attempt.eta_at.isoformat()
+    orders_service.transition(session, order, target, detail=summary, actor=attempt.courier, data=evidence)
     return EventOutcome(True, "applied")
+
+
+def _arrival(
+    session: Session, order: Order, attempt: BookingAttempt, target: OrderStatus, reported_at: datetime
+) -> datetime:
+    """The ETA once a driver is assigned (to the pharmacy, then to the door) or has picked the parcel up
+    (the ride alone, from the pick-up), by the courier's own road distance for the trip when it quoted one.
+
+    Until pick-up the booking's ``eta_at`` can only hold the courier's quoted ETA (ours is first set here),
+    and it is preferred; at pick-up it is not, since it assumed a pick-up time that is now known.
+    """
+    hospital = session.get(Hospital, order.hospital_id)
+    assert hospital is not None
+    picked_up = target == S.PICKED_UP
+    ours = estimated_arrival(
+        attempt.quoted_distance_km or road_km(session, order),
+        dispatch_policy(hospital),
+        reported_at,
+        picked_up=picked_up,
+    )
+    return preferred_arrival(None if picked_up else attempt.eta_at, ours, reported_at)
 
 
 def _pin_required(session: Session, order: Order, attempt: BookingAttempt) -> bool:

@@ -12,9 +12,10 @@ from datetime import timedelta
 from functools import lru_cache
 
 from dispatch.core import metrics
-from dispatch.core.clock import utcnow
+from dispatch.core.clock import as_wib, utcnow
 from dispatch.core.logging import log
 from dispatch.core.settings import settings
+from dispatch.dispatching.eta import minutes_until, shown_eta
 from dispatch.dispatching.models import BookingAttempt
 from dispatch.hospitals.models import Hospital
 from dispatch.notify import repository
@@ -65,12 +66,16 @@ def send_sms(ctx: TaskContext) -> None:
     kind = payload["kind"]
     lang = messaging_settings(hospital).language
     attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
+    # Read when the message is written, not when it was queued: the latest estimate, none once delivered.
+    eta_at = shown_eta(order, attempt)
     fields = {
         "hospital": hospital.name,
         "link": link,
         "pin": order.handover_pin or "",
         "courier": (attempt.driver_name if attempt else None) or "",
         "plate": (attempt.vehicle_plate if attempt else None) or "",
+        # A clock time: a WhatsApp message is often read long after it arrives, when "in 25 minutes" is wrong.
+        "eta": as_wib(eta_at).strftime("%H:%M WIB") if eta_at else "",
     }
     text = render_sms(
         kind,
@@ -79,6 +84,7 @@ def send_sms(ctx: TaskContext) -> None:
         link=link,
         courier_name=fields["courier"] or None,
         plate=fields["plate"] or None,
+        eta_minutes=minutes_until(eta_at, utcnow()),
         pin=order.handover_pin,
     )
     sms = existing or SmsMessage(

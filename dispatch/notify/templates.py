@@ -65,7 +65,7 @@ _WORDING: Final[dict[str, dict[str, _Wording]]] = {
             "Kurir{plate} ditugaskan{pin}: {link}",
         ),
         "picked_up": _Wording(
-            "Obat Anda sudah dibawa kurir dan dalam perjalanan. Pantau: {link}",
+            "Obat Anda sudah dibawa kurir dan dalam perjalanan{eta}. Pantau: {link}",
             "Obat dalam perjalanan: {link}",
         ),
         "arriving": _Wording(
@@ -103,7 +103,8 @@ _WORDING: Final[dict[str, dict[str, _Wording]]] = {
             "Courier{plate} assigned{pin}: {link}",
         ),
         "picked_up": _Wording(
-            "Your medicine has been picked up and is on its way. Track: {link}", "Medicine on its way: {link}"
+            "Your medicine has been picked up and is on its way{eta}. Track: {link}",
+            "Medicine on its way: {link}",
         ),
         "arriving": _Wording(
             "Courier{courier}{plate} is on the way to your home{eta}.{pin} Track: {link}",
@@ -132,10 +133,12 @@ _WORDING: Final[dict[str, dict[str, _Wording]]] = {
     },
 }
 _ETA: Final = {"id": ", tiba {minutes} menit lagi", "en": ", ETA {minutes} min"}
-# The PIN's words in the full wording, then in the short one.
+# The ETA and the PIN said tersely, so that a message with both still fits beside a full-length link.
+_ETA_COMPACT: Final = {"id": ", {minutes} menit lagi", "en": ", ETA {minutes} min"}
+# The PIN's words in the full wording, in the compact one, then in the short one.
 _PIN: Final = {
-    "id": (" PIN serah terima: {pin}.", ", PIN {pin}"),
-    "en": (" Handover PIN: {pin}.", ", PIN {pin}"),
+    "id": (" PIN serah terima: {pin}.", " PIN {pin}.", ", PIN {pin}"),
+    "en": (" Handover PIN: {pin}.", " PIN {pin}.", ", PIN {pin}"),
 }
 _PIN_SHAPE: Final = re.compile(r"[0-9]{4,6}")  # \d would take "٠١٢٣", which GSM-7 cannot send
 
@@ -159,10 +162,11 @@ def render_sms(
 ) -> str:
     """The SMS for ``kind``, GSM-7 and at most 160 septets.
 
-    Courier details only appear in "courier_assigned" and "arriving", the PIN only in those and "released";
-    other kinds ignore them so a caller can pass one context for every kind. Raises ValueError for an
-    unknown kind or language, a negative ETA, a PIN that is not 4 to 6 digits, and a link that is empty,
-    not GSM-7, contains whitespace, or is too long to fit beside the short wording.
+    Courier details only appear in "courier_assigned" and "arriving", the ETA in those and "picked_up", the
+    PIN in "courier_assigned", "arriving" and "released"; other kinds ignore them so a caller can pass one
+    context for every kind. Raises ValueError for an unknown kind or language, a negative ETA, a PIN that is
+    not 4 to 6 digits, and a link that is empty, not GSM-7, contains whitespace, or is too long to fit beside
+    the short wording.
     """
     if kind not in SMS_KINDS:
         raise ValueError(f"unknown SMS kind {kind!r}; expected one of {', '.join(SMS_KINDS)}")
@@ -175,7 +179,8 @@ def render_sms(
     if pin is not None and not _PIN_SHAPE.fullmatch(pin):
         raise ValueError("pin must be 4 to 6 digits")
     wording = _WORDING[lang][kind]
-    pin_full, pin_short = _PIN[lang]
+    pin_full, pin_compact, pin_short = _PIN[lang]
+    minutes = None if eta_minutes is None else max(1, eta_minutes)
     draft = _Draft(
         body=wording.full,
         short=wording.short,
@@ -184,8 +189,10 @@ def render_sms(
         courier=_to_gsm7(courier_name or ""),
         plate=_to_gsm7((plate or "").upper()),
         # A courier about to arrive is "1 minute away", not "0 minutes".
-        eta="" if eta_minutes is None else _ETA[lang].format(minutes=max(1, eta_minutes)),
+        eta="" if minutes is None else _ETA[lang].format(minutes=minutes),
+        eta_compact="" if minutes is None else _ETA_COMPACT[lang].format(minutes=minutes),
         pin="" if pin is None else pin_full.format(pin=pin),
+        pin_compact="" if pin is None else pin_compact.format(pin=pin),
         pin_short="" if pin is None else pin_short.format(pin=pin),
     )
     for fallback in _FALLBACKS:
@@ -225,7 +232,9 @@ class _Draft:
     courier: str
     plate: str
     eta: str
+    eta_compact: str
     pin: str
+    pin_compact: str
     pin_short: str
 
     def render(self) -> str:
@@ -258,16 +267,20 @@ class _Fallback:
     """
 
     drop: frozenset[str] = frozenset()
+    compact: bool = False
     short: bool = False
     cuts: tuple[tuple[str, int], ...] = ()
 
 
-# Tried in order, first fit wins. Names are first cut only to a still recognisable length; the ETA goes
-# before a name is cut further because it is only an estimate. The courier's name goes before the plate,
-# which is what the patient checks at the door. The hospital name tells the patient the SMS is genuine,
-# so it goes only once the short wording alone does not fit.
+# Tried in order, first fit wins. Names are first cut only to a still recognisable length; then the ETA and
+# the PIN are said tersely (the "released" SMS already said what the PIN is for), which keeps the ETA in a
+# "courier assigned" message beside a full-length link; the ETA goes before a name is cut further because
+# it is only an estimate. The courier's name goes before the plate, which is what the patient checks at the
+# door. The hospital name tells the patient the SMS is genuine, so it goes only once the short wording alone
+# does not fit.
 _FALLBACKS: Final = (
     _Fallback(cuts=(("courier", 16), ("hospital", 24))),
+    _Fallback(compact=True, cuts=(("courier", 16), ("hospital", 24))),
     _Fallback(
         drop=frozenset({"eta"}), cuts=(("courier", 16), ("hospital", 24), ("courier", 8), ("hospital", 12))
     ),
@@ -280,6 +293,8 @@ _FALLBACKS: Final = (
 
 def _fit(draft: _Draft, fallback: _Fallback) -> str | None:
     """The text ``fallback`` makes of ``draft`` if it fits one segment, cutting names only as needed."""
+    if fallback.compact:
+        draft = replace(draft, eta=draft.eta_compact, pin=draft.pin_compact)
     if fallback.short:
         draft = replace(draft, body=draft.short, pin=draft.pin_short)
     draft = replace(draft, **dict.fromkeys(fallback.drop, ""))

@@ -175,6 +175,7 @@ class BookingPublic(SQLModel):
     vehicle_plate: str | None
     price_idr: int | None
     quoted_price_idr: int | None
+    eta_at: datetime | None = Field(description="The booking's last estimate of the parcel reaching the door")
     created_at: datetime
 
 

@@ -13,6 +13,7 @@ HOSPITAL = "RSUD Blambangan"
 ALL = list(itertools.product(SMS_KINDS, SMS_LANGUAGES))
 PIN_KINDS = ("released", "courier_assigned", "arriving")
 COURIER_KINDS = ("courier_assigned", "arriving")
+ETA_KINDS = ("courier_assigned", "picked_up", "arriving")
 
 LONG_HOSPITAL = "Rumah Sakit Umum Daerah Prof. Dr. Margono Soekarjo Purwokerto Kabupaten Banyumas Jawa Tengah"
 LONG_COURIER = "Muhammad Rizky Ananda Pratama Wijayakusuma Nugroho Setiawan Putra"
@@ -130,9 +131,22 @@ def test_courier_details_are_ignored_by_other_kinds() -> None:
     for kind in SMS_KINDS:
         if kind in COURIER_KINDS:
             continue
-        with_courier = render(kind, courier_name="Budi Santoso", plate="P 1234 XY", eta_minutes=25)
+        with_courier = render(kind, courier_name="Budi Santoso", plate="P 1234 XY")
         assert with_courier == render(kind)
         assert "Budi" not in with_courier
+        if kind not in ETA_KINDS:
+            assert render(kind, eta_minutes=25) == render(kind)
+
+
+@pytest.mark.parametrize("lang", SMS_LANGUAGES)
+def test_picked_up_says_when_the_medicine_arrives(lang: str) -> None:
+    assert (
+        render("picked_up", lang, eta_minutes=18)
+        == {
+            "id": f"{HOSPITAL}: Obat Anda sudah dibawa kurir dan dalam perjalanan, tiba 18 menit lagi. Pantau: {LINK}",
+            "en": f"{HOSPITAL}: Your medicine has been picked up and is on its way, ETA 18 min. Track: {LINK}",
+        }[lang]
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,25 +235,40 @@ def test_long_names_are_cut_with_an_ascii_ellipsis_before_anything_is_dropped() 
     assert ".. (B 1234 XYZ)" in rest
 
 
-def test_eta_goes_before_names_are_cut_further() -> None:
+def test_eta_is_said_tersely_before_it_goes_and_goes_before_names_are_cut_further() -> None:
     hospital = "RSUD Dr. Saiful Anwar Malang"
-    without_eta = render(
-        "courier_assigned", hospital_name=hospital, courier_name="Budi Santoso", plate="B 1234 XYZ"
-    )
-    # Even with the hospital name cut to its first floor (24), the ETA would not fit.
+    names = {"hospital_name": hospital, "courier_name": "Budi Santoso", "plate": "B 1234 XYZ"}
+    without_eta = render("courier_assigned", **names)
+    # Even with the hospital name cut to its first floor (24), the ETA in full would not fit.
     assert gsm7_length(without_eta) - len(hospital) + 24 + len(", tiba 5 menit lagi") > 160
-    text = render(
-        "courier_assigned",
-        hospital_name=hospital,
-        courier_name="Budi Santoso",
-        plate="B 1234 XYZ",
-        eta_minutes=5,
+    text = render("courier_assigned", **names, eta_minutes=5)
+    assert_one_gsm7_segment(text)
+    assert text == (
+        f"RSUD Dr. Saiful Anwar Mal..: Kurir Budi Santoso (B 1234 XYZ) mengantar obat Anda, 5 menit lagi. "
+        f"Pantau: {LINK}"
     )
+
+    # Eight characters more of link and not even the terse ETA fits within the first floors: it goes.
+    link = LINK + "abcdefgh"
+    without_eta = render("courier_assigned", **names, link=link)
+    text = render("courier_assigned", **names, link=link, eta_minutes=5)
     assert_one_gsm7_segment(text)
     assert "menit" not in text
     # Dropping the ETA freed room, so the hospital name is whole again rather than left cut.
     assert text == without_eta
     assert text.startswith(f"{hospital}: Kurir Budi Santoso (B 1234 XYZ)")
+
+
+def test_a_courier_assigned_sms_keeps_the_eta_beside_the_pin_and_a_full_length_link() -> None:
+    full = {"courier_name": "Budi Santoso", "plate": "P 4521 XY", "eta_minutes": 26, "pin": "0796"}
+    assert render("courier_assigned", **full) == (
+        f"{HOSPITAL}: Kurir Budi Santoso (P 4521 XY) mengantar obat Anda, 26 menit lagi. PIN 0796. Pantau: {LINK}"
+    )
+    # With room to spare, the PIN keeps its full words.
+    assert render("courier_assigned", **full, link="https://g.id/t/" + TOKEN) == (
+        f"{HOSPITAL}: Kurir Budi Santoso (P 4521 XY) mengantar obat Anda, tiba 26 menit lagi. "
+        f"PIN serah terima: 0796. Pantau: https://g.id/t/{TOKEN}"
+    )
 
 
 def test_plate_outlives_the_courier_name() -> None:
