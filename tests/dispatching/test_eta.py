@@ -154,13 +154,29 @@ def send_sms(order_id: int, kind: str, sent: deque[RecordedSms]) -> str:
     return sent[-1].text
 
 
+def console_page(client: TestClient, order_id: int) -> str:
+    """The order page as the pharmacist of ``make_order`` sees it, logged in through the form."""
+    browser = TestClient(client.app, follow_redirects=False)
+    login = browser.post(
+        "/console/login", data={"username": "apoteker1", "password": "apoteker1-password-123"}
+    )
+    assert login.status_code == 303, login.text
+    page = browser.get(f"/console/orders/{order_id}")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def wib(moment: datetime) -> str:
+    return (moment.astimezone(UTC) + timedelta(hours=7)).strftime("%d/%m/%Y %H:%M WIB")
+
+
 def the_attempt(order_id: int) -> BookingAttempt:
     [attempt] = attempts(order_id)
     return attempt
 
 
 def test_an_assigned_driver_gets_an_eta_the_patient_reads_in_the_sms_and_pick_up_recomputes_it(
-    client, booked_order, console_outbox
+    client, booked_order, console_outbox, pharmacist_token
 ):
     # GoSend quoted 4.6 km by road (price_estimate): 11.04 min at 25 km/h, plus 15 min to reach the pharmacy.
     assert the_attempt(booked_order).eta_at is None  # GoSend's quote has no ETA
@@ -172,6 +188,15 @@ def test_an_assigned_driver_gets_an_eta_the_patient_reads_in_the_sms_and_pick_up
     assert eta_at == assigned_at + timedelta(minutes=15 + 4.6 / 25 * 60)
     [assigned] = [e for e in timeline(booked_order) if e.to_status == S.COURIER_ASSIGNED]
     assert assigned.data["eta_at"] == eta_at.isoformat()
+
+    # Staff see it on the order page in WIB (UTC+7), and in the staff API.
+    page = console_page(client, booked_order)
+    assert f"door: <b>{wib(eta_at)}</b></p>" in page
+    assert f"<td>{wib(eta_at)}</td>" in page  # the booking's row
+    detail = client.get(
+        f"/api/v1/orders/{booked_order}", headers={"Authorization": f"Bearer {pharmacist_token}"}
+    )
+    assert datetime.fromisoformat(detail.json()["bookings"][0]["eta_at"]) == eta_at
 
     text = send_sms(booked_order, "courier_assigned", console_outbox)
     # 26.04 min after an assignment 30 s ago: 25.5 min and a little from now, said as 26; tersely, beside
@@ -194,6 +219,9 @@ def test_an_assigned_driver_gets_an_eta_the_patient_reads_in_the_sms_and_pick_up
     # Kept: what was promised, to hold against when it came.
     assert delivered.eta_at == picked_at + timedelta(minutes=4.6 / 25 * 60)
     assert "menit" not in send_sms(booked_order, "delivered", console_outbox)
+    page = console_page(client, booked_order)
+    assert 'id="eta"' not in page  # no longer coming
+    assert f"<td>{wib(delivered.eta_at)}</td>" in page  # what was promised stays on the booking's row
 
 
 def price_without_distance() -> httpx.Response:
