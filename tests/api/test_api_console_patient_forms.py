@@ -84,10 +84,12 @@ def test_a_pharmacist_fixes_an_invalid_phone_and_may_then_release(client, bad_ph
     pharmacist = console_login(client.app, staff["pharmacist"])
     page = pharmacist.get(f"/console/orders/{order_id}").text
     assert 'id="invalid-phone"' in page and "Perbaiki nomor HP / Fix the phone number" in page
+    assert "data-open-alert" in page  # intake's alert about the number
 
     held = post(pharmacist, f"/console/orders/{order_id}/release", {})
     assert held.headers["location"] == f"/console/orders/{order_id}?flash=phone_needed"
-    assert "perbaiki dulu sebelum rilis" in pharmacist.get(held.headers["location"]).text
+    held_page = pharmacist.get(held.headers["location"]).text
+    assert "Pesanan belum dirilis / The order was not released." in held_page and 'id="phone"' in held_page
     wrong = post(pharmacist, f"/console/orders/{order_id}/phone", {"phone": "0333-12"})
     assert wrong.status_code == 422
     assert "Nomor HP tidak valid / not a valid Indonesian mobile number" in wrong.text
@@ -102,7 +104,8 @@ def test_a_pharmacist_fixes_an_invalid_phone_and_may_then_release(client, bad_ph
     assert (event.actor, event.detail) == ("pharmacist1", "Patient phone corrected")
     [entry] = audit_rows(fetch, "order.set_phone")
     assert (entry.actor, entry.target_id, entry.detail, entry.data) == ("pharmacist1", order_id, "", {})
-    assert 'id="invalid-phone"' not in pharmacist.get(f"/console/orders/{order_id}").text
+    page = pharmacist.get(f"/console/orders/{order_id}").text
+    assert 'id="invalid-phone"' not in page and "data-open-alert" not in page
     released = post(pharmacist, f"/console/orders/{order_id}/release", {})
     assert released.headers["location"] == "/console?flash=released"
     assert order(fetch, order_id).status == "released"

@@ -1,6 +1,6 @@
 """Staff in a real browser: a pharmacist releases an order and watches it reach delivered on the order page
 (API, Celery worker and courier sandbox as real processes); a viewer sees no release button and a forced
-release is refused."""
+release is refused; a release held for an invalid phone is released once the pharmacist fixes the number."""
 
 from __future__ import annotations
 
@@ -94,3 +94,36 @@ def test_a_viewer_is_refused_a_release(
     assert "Hanya apoteker yang dapat merilis" in page.content()
     shot(page, "refused")
     assert [o.status for o in fetch(Order)] == ["awaiting_release"]
+
+
+def test_a_pharmacist_fixes_an_invalid_phone_then_releases(
+    client, api_key, session, hospital, staff_maker, live_server, chromium, shot, fetch
+) -> None:  # type: ignore[no-untyped-def]
+    document = demo_bundle(PATIENTS[2], "RX-BROWSER-PHONE")
+    patient = next(e["resource"] for e in document["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["telecom"][0]["value"] = "0333-12"  # a landline cut short: no SMS can reach it
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
+    assert client.post("/fhir/r4/Bundle", json=document, headers=headers).status_code == 201
+    [order] = fetch(Order)
+    assert order.flags == ["invalid_phone"]
+    staff_maker(session, hospital, "apoteker1", "pharmacist")
+    page = chromium.new_page(viewport={"width": 1280, "height": 900}, locale="id-ID")
+    log_in(page, live_server, "apoteker1", "apoteker1-password-123")
+
+    page.goto(f"{live_server}/console?queue=awaiting_release")
+    row = page.locator("tr", has=page.locator(f'a[href="/console/orders/{order.id}"]'))
+    row.get_by_role("button", name="Rilis / Release").click()
+    # Held: the pharmacist lands on the order, with the reason and the form to fix it.
+    page.wait_for_url(re.compile(rf"/console/orders/{order.id}\?flash=phone_needed$"))
+    expect(page.locator("#invalid-phone")).to_be_visible()
+    shot(page, "phone-needed")
+    page.get_by_label("Nomor HP pasien / Patient's mobile number").fill("0812-1111-2222")
+    page.get_by_role("button", name="Perbaiki nomor HP / Fix the phone number").click()
+    page.wait_for_url(re.compile(r"flash=phone_fixed$"))
+    expect(page.locator("#invalid-phone")).to_have_count(0)
+    page.get_by_role("button", name="Rilis / Release").click()
+    page.wait_for_url(re.compile(r"/console\?flash=released$"))
+    shot(page, "released")
+
+    [order] = fetch(Order)
+    assert (order.status, order.flags) == ("released", [])
