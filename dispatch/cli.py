@@ -341,12 +341,13 @@ def worker(
     concurrency: int = 2, beat: Annotated[bool, typer.Option(help="Embed the beat scheduler")] = False
 ) -> None:
     """Run a Celery worker (add --beat on exactly one worker when there is no separate beat)."""
-    from dispatch.core.celery_app import celery_app
+    from dispatch.core.celery_app import WORKER_QUEUES, celery_app
 
     argv = [
         "worker",
         "--loglevel=INFO",
         f"--concurrency={concurrency}",
+        f"--queues={','.join(WORKER_QUEUES)}",
         "--without-gossip",
         "--without-mingle",
     ]

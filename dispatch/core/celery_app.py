@@ -42,13 +42,20 @@ MAX_COUNTDOWN_SECONDS = 60
 VISIBILITY_TIMEOUT_SECONDS = 600
 if VISIBILITY_TIMEOUT_SECONDS <= TASK_TIME_LIMIT_SECONDS + MAX_COUNTDOWN_SECONDS:
     raise RuntimeError("the broker's visibility timeout must exceed the task time limit plus countdowns")
+# Booking a courier is what the patient waits on: its tasks (and the relay that feeds them) have a queue that
+# workers always drain first, so a wave of SMS and webhook tasks never stands between a release and its booking.
+URGENT_QUEUE = "dispatch"
+DEFAULT_QUEUE = "celery"
+WORKER_QUEUES = (URGENT_QUEUE, DEFAULT_QUEUE)
+URGENT_TASKS = ("dispatch.book", "dispatch.cancel_booking", "outbox.relay")
 BEAT_LEASE_KEY = "gancang:beat:leader"
 BEAT_LEASE_SECONDS = 15
 
 
 def _broker_config() -> dict[str, Any]:
     if settings.redis_url:
-        options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+        # "priority": a worker takes from the queues in the order it lists them (WORKER_QUEUES), not in turn.
+        options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS, "queue_order_strategy": "priority"}
         return {"broker_url": settings.redis_url, "broker_transport_options": options}
     queue_dir = (settings.data_dir / "broker").resolve()
     queue_dir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +78,8 @@ celery_app = Celery("gancang", include=TASK_MODULES)
 celery_app.conf.update(
     **_broker_config(),
     task_ignore_result=True,
+    task_default_queue=DEFAULT_QUEUE,
+    task_routes={name: {"queue": URGENT_QUEUE} for name in URGENT_TASKS},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -26,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from couriers.base import CourierError
-from dispatch.core.celery_app import celery_app
+from dispatch.core.celery_app import WORKER_QUEUES
 from dispatch.core.clock import utcnow
 from dispatch.core.db import new_session
 from dispatch.core.logging import log
@@ -173,9 +173,7 @@ class StateCollector(Collector):
         queues = GaugeMetricFamily(
             "gancang_broker_queue_length", "Messages waiting in the Redis broker, by queue", labels=["queue"]
         )
-        names = sorted(
-            {celery_app.conf.task_default_queue, *(q.name for q in celery_app.conf.task_queues or ())}
-        )
+        names = sorted(WORKER_QUEUES)
         with redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2) as client:
             for name in names:
                 queues.add_metric([name], client.llen(name))

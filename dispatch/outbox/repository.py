@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from dispatch.core.db import is_postgres
@@ -16,8 +16,21 @@ from dispatch.outbox.models import OutboxMessage
 MAX_PUBLISH_COUNT = 5
 
 
-def add(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: int | None) -> OutboxMessage:
-    message = OutboxMessage(topic=topic, payload=payload, hospital_id=hospital_id)
+def add(
+    session: Session,
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    hospital_id: int | None,
+    published_at: datetime | None = None,
+) -> OutboxMessage:
+    message = OutboxMessage(
+        topic=topic,
+        payload=payload,
+        hospital_id=hospital_id,
+        published_at=published_at,
+        publish_count=0 if published_at is None else 1,
+    )
     session.add(message)
     return message
 
@@ -26,10 +39,32 @@ _table = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_table).returning(_table.c.id)
 
 
-def insert_now(session: Session, *, topic: str, payload: dict[str, Any], hospital_id: int | None) -> int:
+def insert_now(
+    session: Session,
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    hospital_id: int | None,
+    published_at: datetime | None = None,
+) -> int:
     """The row inserted at once by a statement built once; the table's column defaults fill in the rest."""
-    params = {"topic": topic, "payload": payload, "hospital_id": hospital_id}
+    params = {
+        "topic": topic,
+        "payload": payload,
+        "hospital_id": hospital_id,
+        "published_at": published_at,
+        "publish_count": 0 if published_at is None else 1,
+    }
     return int(session.execute(_INSERT, params).scalar_one())
+
+
+def mark_unpublished(session: Session, message_ids: Sequence[int]) -> None:
+    """Hands rows the broker refused back to the relay's next tick."""
+    session.execute(
+        update(_table)
+        .where(_table.c.id.in_(message_ids), _table.c.processed_at.is_(None))
+        .values(published_at=None, publish_count=0)
+    )
 
 
 def claim_for_relay(

@@ -1,22 +1,86 @@
-"""Writing side effects: callers add them inside their own transaction; the relay publishes after commit."""
+"""Writing side effects: callers add them inside their own transaction; they are published after commit.
+
+A committed row is handed to the broker at once by the session that wrote it (the release-to-booking
+latency is a broker hop, not the relay's tick). The row is marked published when it is written, so the relay
+leaves it alone; if the process dies between commit and publish, or the broker refuses it, the relay
+publishes it again (at once when the broker refused, after ``relay_redeliver_after_seconds`` otherwise), so
+nothing committed is lost and nothing uncommitted is ever published.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event, inspect
 from sqlmodel import Session
 
+from dispatch.core.clock import utcnow
+from dispatch.core.logging import log
+from dispatch.core.settings import settings
 from dispatch.outbox import repository
 from dispatch.outbox.models import OutboxMessage
+
+_PENDING = "outbox.publish_at_commit"
 
 
 def enqueue(
     session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None
 ) -> OutboxMessage:
-    return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    if not settings.outbox_publish_on_commit:
+        return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    message = repository.add(
+        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
+    )
+    session.info.setdefault(_PENDING, []).append((topic, message))
+    return message
 
 
 def enqueue_now(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> int:
     """The same row inserted at once, without an ORM object, for a caller that needs none back (every
     courier webhook): the unit of work's flush of one object costs more than the INSERT itself."""
-    return repository.insert_now(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    if not settings.outbox_publish_on_commit:
+        return repository.insert_now(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    message_id = repository.insert_now(
+        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
+    )
+    session.info.setdefault(_PENDING, []).append((topic, message_id))
+    return message_id
+
+
+def _committed_id(message: OutboxMessage | int) -> int | None:
+    if isinstance(message, int):
+        return message
+    # The object is expired by the commit: its key is read from the identity, without a query.
+    identity = inspect(message).identity
+    return int(identity[0]) if identity else None
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    from dispatch.core.celery_app import celery_app
+
+    refused = []
+    for topic, message in pending:
+        message_id = _committed_id(message)
+        if message_id is None:
+            continue
+        try:
+            # No publish retries here: a broker that is down must not hold up the request that committed.
+            celery_app.send_task(topic, args=[message_id], retry=False)
+        except Exception as exc:  # the broker's own errors vary by transport; the relay covers them all
+            log.warning("outbox.publish_deferred", topic=topic, outbox_id=message_id, error=str(exc))
+            refused.append(message_id)
+    if refused:
+        from dispatch.core.db import new_session
+
+        with new_session() as fresh:
+            repository.mark_unpublished(fresh, refused)
+            fresh.commit()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)

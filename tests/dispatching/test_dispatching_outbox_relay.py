@@ -32,6 +32,12 @@ def sent(celery, monkeypatch) -> SentTasks:
     return recorder
 
 
+@pytest.fixture
+def relay_only(monkeypatch) -> None:
+    """Rows left for the relay, as when publishing at commit is switched off."""
+    monkeypatch.setattr(settings, "outbox_publish_on_commit", False)
+
+
 def add_rows(session: Session, *topics: str) -> list[int]:
     rows = [enqueue(session, topic, {"n": n}, hospital_id=None) for n, topic in enumerate(topics)]
     session.commit()
@@ -44,7 +50,7 @@ def long_ago() -> Any:
     return utcnow() - timedelta(seconds=settings.relay_redeliver_after_seconds + 30)
 
 
-def test_unpublished_rows_are_published_in_order_and_marked(db, session, sent):
+def test_unpublished_rows_are_published_in_order_and_marked(db, relay_only, session, sent):
     first, second = add_rows(session, "dispatch.book", "notify.sms")
     before = utcnow()
 
@@ -58,7 +64,7 @@ def test_unpublished_rows_are_published_in_order_and_marked(db, session, sent):
         assert row.processed_at is None
 
 
-def test_recently_published_rows_are_not_published_again(db, session, sent):
+def test_recently_published_rows_are_not_published_again(db, relay_only, session, sent):
     add_rows(session, "dispatch.book")
     relay_once()
     sent.clear()
@@ -67,7 +73,7 @@ def test_recently_published_rows_are_not_published_again(db, session, sent):
     assert sent == []
 
 
-def test_rows_published_long_ago_but_never_processed_are_published_again(db, session, sent):
+def test_rows_published_long_ago_but_never_processed_are_published_again(db, relay_only, session, sent):
     [row_id] = add_rows(session, "dispatch.book")
     relay_once()
     set_outbox(row_id, published_at=long_ago())
@@ -81,7 +87,7 @@ def test_rows_published_long_ago_but_never_processed_are_published_again(db, ses
     assert row.published_at > long_ago()
 
 
-def test_processed_rows_are_never_published_again(db, session, sent):
+def test_processed_rows_are_never_published_again(db, relay_only, session, sent):
     done, fresh_done = add_rows(session, "dispatch.book", "notify.sms")
     set_outbox(done, published_at=long_ago(), publish_count=1, processed_at=utcnow())
     set_outbox(fresh_done, processed_at=utcnow())  # processed before the relay ever saw it
@@ -91,7 +97,7 @@ def test_processed_rows_are_never_published_again(db, session, sent):
     assert load(OutboxMessage, fresh_done).publish_count == 0
 
 
-def test_publishing_stops_after_the_maximum_count(db, session, sent):
+def test_publishing_stops_after_the_maximum_count(db, relay_only, session, sent):
     [row_id] = add_rows(session, "dispatch.book")
     for publication in range(1, MAX_PUBLISH_COUNT + 2):
         set_outbox(row_id, published_at=long_ago() if publication > 1 else None)
@@ -102,7 +108,7 @@ def test_publishing_stops_after_the_maximum_count(db, session, sent):
     assert row.processed_at is None  # left for a person to look at
 
 
-def test_a_row_one_short_of_the_maximum_gets_its_last_publication(db, session, sent):
+def test_a_row_one_short_of_the_maximum_gets_its_last_publication(db, relay_only, session, sent):
     [row_id] = add_rows(session, "notify.sms")
     set_outbox(row_id, published_at=long_ago(), publish_count=MAX_PUBLISH_COUNT - 1)
 
@@ -112,7 +118,7 @@ def test_a_row_one_short_of_the_maximum_gets_its_last_publication(db, session, s
     assert relay_once() == 0
 
 
-def test_relay_task_drains_more_than_one_batch(db, session, sent):
+def test_relay_task_drains_more_than_one_batch(db, relay_only, session, sent):
     ids = add_rows(session, *(["notify.sms"] * (RELAY_BATCH + 7)))
 
     relay()
@@ -121,7 +127,7 @@ def test_relay_task_drains_more_than_one_batch(db, session, sent):
     assert relay_once() == 0
 
 
-def test_a_broker_failure_mid_batch_loses_nothing(db, session, celery, monkeypatch):
+def test_a_broker_failure_mid_batch_loses_nothing(db, relay_only, session, celery, monkeypatch):
     ids = add_rows(session, "dispatch.book", "notify.sms", "notify.sms")
     published: list[int] = []
 
@@ -140,3 +146,37 @@ def test_a_broker_failure_mid_batch_loses_nothing(db, session, celery, monkeypat
     monkeypatch.setattr(celery, "send_task", lambda name, args=None, **options: published.append(args[0]))
     assert relay_once() == 3
     assert published == [ids[0], *ids]
+
+
+def test_rows_are_published_when_their_transaction_commits_and_the_relay_leaves_them(db, session, sent):
+    book, sms = add_rows(session, "dispatch.book", "notify.sms")
+
+    assert sent == [("dispatch.book", [book]), ("notify.sms", [sms])]
+    assert [load(OutboxMessage, row_id).publish_count for row_id in (book, sms)] == [1, 1]
+    assert relay_once() == 0
+    set_outbox(book, published_at=long_ago())  # never processed: the broker may have lost it
+    assert relay_once() == 1
+
+
+def test_rows_of_a_rolled_back_transaction_are_never_published(db, session, sent):
+    enqueue(session, "dispatch.book", {"n": 1}, hospital_id=None)
+    session.flush()
+    session.rollback()
+    [sms] = add_rows(session, "notify.sms")
+
+    assert sent == [("notify.sms", [sms])]
+
+
+def test_rows_the_broker_refuses_at_commit_go_to_the_relays_next_tick(db, session, celery, monkeypatch):
+    def broker_down(name: str, args: Any = None, **_options: Any) -> None:
+        raise ConnectionError("broker restarting")
+
+    monkeypatch.setattr(celery, "send_task", broker_down)
+    [row_id] = add_rows(session, "dispatch.book")  # the commit itself succeeds
+    row = load(OutboxMessage, row_id)
+    assert (row.published_at, row.publish_count) == (None, 0)
+
+    recorder = SentTasks()
+    monkeypatch.setattr(celery, "send_task", recorder.send_task)
+    assert relay_once() == 1
+    assert recorder == [("dispatch.book", [row_id])]
