@@ -24,6 +24,7 @@ import hashlib
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -56,7 +57,7 @@ INTAKE_PER_KEY: Final = Limit("intake-key", 600, 60)
 
 
 class _Counter(Protocol):
-    def add(self, key: str, window_seconds: int) -> int: ...
+    def add_each(self, keys: Sequence[tuple[str, int]]) -> list[int]: ...
 
     def current(self, key: str) -> int: ...
 
@@ -79,6 +80,9 @@ class _MemoryCounter:
             self._counts[key] = (expires, count + 1)
             return count + 1
 
+    def add_each(self, keys: Sequence[tuple[str, int]]) -> list[int]:
+        return [self.add(key, window_seconds) for key, window_seconds in keys]
+
     def current(self, key: str) -> int:
         with self._lock:
             expires, count = self._counts.get(key, (0.0, 0))
@@ -94,12 +98,13 @@ class _RedisCounter:
         # Short timeouts: a slow Redis must not slow every login and intake request.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
-    def add(self, key: str, window_seconds: int) -> int:
+    def add_each(self, keys: Sequence[tuple[str, int]]) -> list[int]:
+        """Every counter in one round trip."""
         pipeline = self._redis.pipeline()
-        pipeline.incr(key)
-        pipeline.expire(key, window_seconds, nx=True)
-        count, _ = pipeline.execute()
-        return int(count)
+        for key, window_seconds in keys:
+            pipeline.incr(key)
+            pipeline.expire(key, window_seconds, nx=True)
+        return [int(count) for count in pipeline.execute()[::2]]
 
     def current(self, key: str) -> int:
         value = self._redis.get(key)
@@ -126,13 +131,22 @@ def _window(limit: Limit, key: str) -> tuple[str, int]:
 
 def hit(limit: Limit, key: str) -> int | None:
     """Counts one request; the seconds to wait (for ``Retry-After``) when it is over the limit, else None."""
-    counter_key, left = _window(limit, key)
+    return hit_each((limit, key))
+
+
+def hit_each(*hits: tuple[Limit, str]) -> int | None:
+    """Like ``hit`` for several limits at once (a tracking link counts per token and per client address), in
+    one round trip to Redis; the longest wait of those over their limit, else None."""
+    windows = [(limit, *_window(limit, key)) for limit, key in hits]
     try:
-        count = _counter.add(counter_key, limit.window_seconds)
+        counts = _counter.add_each([(counter_key, limit.window_seconds) for limit, counter_key, _ in windows])
     except redis.RedisError as exc:
-        log.warning("rate limit not counted", limit=limit.name, error=type(exc).__name__)
+        log.warning(
+            "rate limit not counted", limits=[limit.name for limit, _ in hits], error=type(exc).__name__
+        )
         return None
-    return left if count > limit.requests else None
+    waits = [left for (limit, _, left), count in zip(windows, counts, strict=True) if count > limit.requests]
+    return max(waits, default=None)
 
 
 def exceeded(limit: Limit, key: str) -> int | None:

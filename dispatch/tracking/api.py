@@ -12,12 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from dispatch.core import ratelimit
-from dispatch.core.clock import utcnow
+from dispatch.core.clock import as_wib, utcnow
 from dispatch.core.db import SessionDep
 from dispatch.core.http import client_address
 from dispatch.core.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from dispatch.dispatching.locating import LocationRefused, confirm_location
-from dispatch.dispatching.models import BookingAttempt
 from dispatch.geocoding import maps
 from dispatch.geocoding.gazetteer import Unit
 from dispatch.hospitals.models import Hospital
@@ -27,8 +26,9 @@ from dispatch.notify.phones import mask_phone, normalize_id_phone
 from dispatch.notify.tokens import looks_like_token, token_lookup_hash
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
-from dispatch.orders.models import Order, Patient
 from dispatch.orders.state_machine import OrderStatus
+from dispatch.tracking import repository as tracking_repository
+from dispatch.tracking.repository import TrackedOrder
 from dispatch.web.templating import templates
 
 router = APIRouter(tags=["tracking"])
@@ -38,6 +38,8 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 
 
 PIN_SHOWN = frozenset({OrderStatus.BOOKING, OrderStatus.COURIER_ASSIGNED, OrderStatus.PICKED_UP})
+# The booking's estimate of the parcel at the door, once a driver has it or is on the way to fetch it.
+ETA_SHOWN = frozenset({OrderStatus.COURIER_ASSIGNED, OrderStatus.PICKED_UP})
 
 # A patient may get their position refused a few times (at work, not at home; a wrong desa); past this the
 # link stops accepting positions for a while, so it cannot be used to probe the service area.
@@ -72,11 +74,9 @@ def _not_found(request: Request, lang: str) -> HTMLResponse:
 def _throttled(request: Request, token: str, lang: str) -> HTMLResponse | None:
     """A page asking to wait, when this link or this address asked too often; counted before the token is
     looked up, so guessing links costs the guesser, not the database."""
-    waits = [
-        ratelimit.hit(ratelimit.TRACKING_PER_TOKEN, token),
-        ratelimit.hit(ratelimit.TRACKING_PER_CLIENT, client_address(request)),
-    ]
-    wait = max((w for w in waits if w is not None), default=None)
+    wait = ratelimit.hit_each(
+        (ratelimit.TRACKING_PER_TOKEN, token), (ratelimit.TRACKING_PER_CLIENT, client_address(request))
+    )
     if wait is None:
         return None
     return templates.TemplateResponse(
@@ -99,19 +99,23 @@ def _record(session: Session, token: str) -> TrackingToken | None:
 
 
 @router.get("/t/{token}", response_class=HTMLResponse, operation_id="tracking-page", responses=NOT_FOUND)
-def tracking_page(
-    token: str, request: Request, session: SessionDep, lang: str = "id", located: str = "", desa: str = ""
+async def tracking_page(
+    token: str, request: Request, lang: str = "id", located: str = "", desa: str = ""
 ) -> HTMLResponse:
+    """Async, yet blocking the event loop for its two counter increments and its one query (about a
+    millisecond): each visit then runs from start to finish without a hop to the threadpool. As a sync
+    route, 200 readers at once were 200 threadpool jobs taking turns on the GIL, and each waited behind the
+    others for seconds; now they wait at the socket, in the order they came, and each is served quickly."""
     lang = "en" if lang == "en" else "id"
     throttled = _throttled(request, token, lang)
     if throttled is not None:
         return throttled
-    record = _record(session, token)
-    if record is None:
+    if not looks_like_token(token):
         return _not_found(request, lang)
-    order = session.get(Order, record.order_id)
-    assert order is not None
-    return _page(request, session, token, order, lang, located=located == "1", every_desa=desa == "all")
+    tracked = tracking_repository.tracked_order(token_lookup_hash(token), utcnow())
+    if tracked is None:
+        return _not_found(request, lang)
+    return _page(request, token, tracked, lang, located=located == "1", every_desa=desa == "all")
 
 
 @router.post(
@@ -156,7 +160,7 @@ def share_location(
     ]
     if len(refusals) >= REFUSALS_PER_HOUR:
         too_many = "Terlalu banyak percobaan; coba lagi nanti / too many attempts; try again later"
-        return _page(request, session, token, order, lang, error=too_many, status_code=429)
+        return _page(request, token, _tracked(record), lang, error=too_many, status_code=429)
     try:
         point = maps.point_from_form(lat, lon, desa, hospital.kabupaten_code)
         if not desa and _coarse(accuracy):
@@ -178,7 +182,7 @@ def share_location(
             data={"kind": REFUSAL_EVENT},
         )
         session.commit()
-        return _page(request, session, token, order, lang, error=str(exc), status_code=422)
+        return _page(request, token, _tracked(record), lang, error=str(exc), status_code=422)
     session.commit()
     return RedirectResponse(f"{back}&located=1", status_code=303, headers=PRIVATE_HEADERS)
 
@@ -220,11 +224,17 @@ def _coarse(accuracy: str) -> bool:
         return False
 
 
+def _tracked(record: TrackingToken) -> TrackedOrder:
+    """The page of a link already found live, after the form's own changes were committed or rolled back."""
+    tracked = tracking_repository.tracked_order(record.lookup_hash, utcnow())
+    assert tracked is not None
+    return tracked
+
+
 def _page(
     request: Request,
-    session: Session,
     token: str,
-    order: Order,
+    tracked: TrackedOrder,
     lang: str,
     *,
     located: bool = False,
@@ -232,26 +242,23 @@ def _page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    hospital = session.get(Hospital, order.hospital_id)
-    assert order.id is not None and hospital is not None
-    attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
-    driver_phone = normalize_id_phone(attempt.driver_phone) if attempt and attempt.driver_phone else None
-    steps = [e for e in orders_repository.events_for(session, order.id) if e.kind == "state" and e.to_status]
-    ask_location = order.status == OrderStatus.NEEDS_ADDRESS
+    driver_phone = normalize_id_phone(tracked.driver_phone) if tracked.driver_phone else None
+    ask_location = tracked.status == OrderStatus.NEEDS_ADDRESS
     context = {
         "lang": lang,
         "token": token,
-        "hospital": hospital,
-        "order": order,
-        "steps": steps,
-        "driver_name": attempt.driver_name if attempt else None,
-        "plate": attempt.vehicle_plate if attempt else None,
+        "order": tracked,
+        "driver_name": tracked.driver_name,
+        "plate": tracked.vehicle_plate,
         "driver_phone": mask_phone(driver_phone) if driver_phone else None,
         # Only while the parcel is on its way: the PIN is what the patient tells the driver at the door.
-        "handover_pin": order.handover_pin if order.status in PIN_SHOWN else None,
-        "ask_receipt": order.status == OrderStatus.DELIVERED and order.receipt_confirmed_at is None,
+        "handover_pin": tracked.handover_pin if tracked.status in PIN_SHOWN else None,
+        "eta": as_wib(tracked.eta_at).strftime("%H:%M")
+        if tracked.eta_at and tracked.status in ETA_SHOWN
+        else None,
+        "ask_receipt": tracked.status == OrderStatus.DELIVERED and tracked.receipt_confirmed_at is None,
         "ask_location": ask_location,
-        "desa_groups": _desa_groups(session, order, hospital, every=every_desa) if ask_location else [],
+        "desa_groups": _desa_groups(tracked, every=every_desa) if ask_location else [],
         "every_desa": every_desa,
         "located": located and not ask_location,
         "error": error,
@@ -261,15 +268,11 @@ def _page(
     )
 
 
-def _desa_groups(
-    session: Session, order: Order, hospital: Hospital, *, every: bool
-) -> list[tuple[Unit, list[Unit]]]:
+def _desa_groups(tracked: TrackedOrder, *, every: bool) -> list[tuple[Unit, list[Unit]]]:
     """The desa of the patient's kecamatan (a short list on a small screen), or of the whole service area when
     the kecamatan is not known or the patient asks for every desa: the kecamatan on record may be wrong."""
     if every:
-        return maps.desa_choices(hospital.kabupaten_code)
-    patient = session.get(Patient, order.patient_id)
-    assert patient is not None
+        return maps.desa_choices(tracked.kabupaten_code)
     return maps.desa_choices(
-        maps.area_for((patient.district_code, order.kecamatan_code), hospital.kabupaten_code)
+        maps.area_for((tracked.patient_district_code, tracked.kecamatan_code), tracked.kabupaten_code)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -187,3 +188,70 @@ def test_an_expired_token_is_404(client, tracking_path, run_sql):
     assert_private_html(response, 404)
     assert MISSING_ID in response.text
     assert "Obat sedang disiapkan" not in response.text
+
+
+def test_the_courier_s_estimated_arrival_shows_in_wib_while_the_parcel_travels(
+    client, tracking_path, session, hospital, run_sql, fetch
+):
+    from dispatch.dispatching.models import AttemptStatus, BookingAttempt
+    from dispatch.hospitals.service import add_courier_account
+    from dispatch.orders.models import Order
+
+    account = add_courier_account(session, hospital, "gosend", {"client_id": "c", "pass_key": "p"})
+    [order] = fetch(Order)
+    attempt = BookingAttempt(
+        order_id=order.id,
+        hospital_id=hospital.id,
+        courier="gosend",
+        account_id=account.id,
+        reference="GCG-ETA-1",
+        status=AttemptStatus.BOOKED,
+        provider_order_id="GK-ETA-1",
+        driver_name="Budi Santoso",
+        eta_at=datetime(2026, 12, 1, 7, 35, tzinfo=UTC),  # 14:35 in Banyuwangi
+    )
+    session.add(attempt)
+    session.commit()
+    assert "Perkiraan tiba" not in client.get(tracking_path).text  # released: no courier yet
+    run_sql("UPDATE orders SET status = 'courier_assigned', current_attempt_id = :id", id=attempt.id)
+
+    assert "Perkiraan tiba: <b>14:35 WIB</b>" in client.get(tracking_path).text
+    assert "Estimated arrival: <b>14:35 WIB</b>" in client.get(tracking_path, params={"lang": "en"}).text
+
+    # A new estimate from the courier, and the parcel picked up: the next load shows both.
+    run_sql("UPDATE booking_attempts SET eta_at = :at", at=datetime(2026, 12, 1, 8, 5, tzinfo=UTC))
+    run_sql("UPDATE orders SET status = 'picked_up'")
+    page = client.get(tracking_path).text
+    assert '<p class="now">Obat dalam perjalanan</p>' in page
+    assert "Perkiraan tiba: <b>15:05 WIB</b>" in page
+
+    run_sql("UPDATE orders SET status = 'delivered'")
+    assert "Perkiraan tiba" not in client.get(tracking_path).text
+
+
+def test_a_courier_without_an_estimate_shows_no_arrival_time(
+    client, tracking_path, session, hospital, run_sql, fetch
+):
+    from dispatch.dispatching.models import AttemptStatus, BookingAttempt
+    from dispatch.hospitals.service import add_courier_account
+    from dispatch.orders.models import Order
+
+    account = add_courier_account(session, hospital, "gosend", {"client_id": "c", "pass_key": "p"})
+    [order] = fetch(Order)
+    attempt = BookingAttempt(
+        order_id=order.id,
+        hospital_id=hospital.id,
+        courier="gosend",
+        account_id=account.id,
+        reference="GCG-ETA-2",
+        status=AttemptStatus.BOOKED,
+        driver_name="Budi Santoso",
+    )
+    session.add(attempt)
+    session.commit()
+    run_sql("UPDATE orders SET status = 'courier_assigned', current_attempt_id = :id", id=attempt.id)
+
+    page = client.get(tracking_path).text
+
+    assert "Budi Santoso" in page
+    assert "Perkiraan tiba" not in page

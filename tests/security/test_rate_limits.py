@@ -152,7 +152,7 @@ def test_a_broken_redis_lets_requests_through(monkeypatch):
     """A limiter that cannot count must not stop prescriptions or logins."""
 
     class Down:
-        def add(self, key, window_seconds):
+        def add_each(self, keys):
             raise redis.ConnectionError("down")
 
         def current(self, key):
