@@ -5,11 +5,13 @@ patient's word that the medicine arrived (POST /t/{token}/received)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from dispatch.core import ratelimit
 from dispatch.core.clock import as_wib, utcnow
@@ -18,7 +20,7 @@ from dispatch.core.http import client_address
 from dispatch.core.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from dispatch.dispatching.locating import LocationRefused, confirm_location
 from dispatch.geocoding import maps
-from dispatch.geocoding.gazetteer import Unit
+from dispatch.geocoding.gazetteer import Unit, load_gazetteer
 from dispatch.hospitals.models import Hospital
 from dispatch.notify import repository as notify_repository
 from dispatch.notify.models import TrackingToken
@@ -115,7 +117,13 @@ async def tracking_page(
     tracked = tracking_repository.tracked_order(token_lookup_hash(token), utcnow())
     if tracked is None:
         return _not_found(request, lang)
-    return _page(request, token, tracked, lang, located=located == "1", every_desa=desa == "all")
+    page = partial(_page, request, token, tracked, lang, located=located == "1", every_desa=desa == "all")
+    if tracked.status == OrderStatus.NEEDS_ADDRESS and not load_gazetteer.cache_info().currsize:
+        # The desa list needs the gazetteer, parsed once per process in seconds: not on the event loop. Once
+        # parsed, the lists are kept and the page is made here like the others (the threadpool made each
+        # such page wait for the GIL behind the loop: p50 950 ms in the bench).
+        return await run_in_threadpool(page)
+    return page()
 
 
 @router.post(
