@@ -51,6 +51,7 @@ from dispatch.hospitals.service import add_courier_account
 from dispatch.notify.gateways import RecordedSms
 from dispatch.orders.models import Order
 from dispatch.orders.state_machine import OrderStatus
+from dispatch.outbox.service import enqueue
 
 S = OrderStatus
 SITI = PATIENTS[0]  # Desa Kemiren
@@ -222,6 +223,64 @@ def test_an_assigned_driver_gets_an_eta_the_patient_reads_in_the_sms_and_pick_up
     page = console_page(client, booked_order)
     assert 'id="eta"' not in page  # no longer coming
     assert f"<td>{wib(delivered.eta_at)}</td>" in page  # what was promised stays on the booking's row
+
+
+# Meta's Cloud API (graph.facebook.com/{version}/{phone number id}/messages) for a number of the hospital's own.
+WHATSAPP_PHONE_ID = "106540352242922"
+WHATSAPP_URL = f"https://graph.facebook.com/v21.0/{WHATSAPP_PHONE_ID}/messages"
+WHATSAPP_ACCEPTED = {
+    "messaging_product": "whatsapp",
+    "contacts": [{"input": "6281234560101", "wa_id": "6281234560101"}],
+    "messages": [{"id": "wamid.HBgLNjI4MTIzNDU2MDEwMRUCABEYEjQ1"}],
+}
+
+
+def test_a_whatsapp_template_gets_the_eta_as_a_wib_clock_time(
+    session: Session, hospital: Hospital, client, booked_order
+):
+    stored = session.get(Hospital, hospital.id)
+    assert stored is not None
+    stored.messaging_settings = {
+        "whatsapp": {
+            "gateway": "whatsapp",
+            "options": {
+                "phone_number_id": WHATSAPP_PHONE_ID,
+                "access_token": "EAAG-access-token",
+                "app_secret": "whatsapp-app-secret",
+                "verify_token": "verify-token-rsud-blambangan",
+                "templates": {
+                    "courier_assigned": {
+                        "name": "gancang_kurir_ditugaskan",
+                        "parameters": ["courier", "plate", "eta", "link"],
+                    }
+                },
+            },
+        }
+    }
+    session.commit()
+    report_gosend(
+        client, gosend_event("allocated", event_date=epoch_ms(datetime.now(UTC)), **driver_fields())
+    )
+    eta_at = the_attempt(booked_order).eta_at
+    assert eta_at is not None
+    [queued] = [row for row in outbox_rows("notify.sms") if row.payload["kind"] == "courier_assigned"]
+    whatsapp = enqueue(
+        session,
+        "notify.sms",
+        {**queued.payload, "channel": "whatsapp", "dedupe_key": f"{queued.payload['dedupe_key']}:whatsapp"},
+        hospital_id=queued.hospital_id,
+    )
+    session.commit()
+
+    with respx.mock(assert_all_called=True) as meta:
+        sent = meta.post(WHATSAPP_URL).mock(return_value=httpx.Response(200, json=WHATSAPP_ACCEPTED))
+        run_outbox(whatsapp.id)
+
+    template = json.loads(sent.calls.last.request.content)["template"]
+    courier, plate, eta, _link = (parameter["text"] for parameter in template["components"][0]["parameters"])
+    assert (courier, plate) == ("Budi Santoso", "P 4521 XY")
+    # Read perhaps long after it arrives, the message names the time, not the minutes left.
+    assert eta == wib(eta_at)[-9:]
 
 
 def price_without_distance() -> httpx.Response:
