@@ -12,6 +12,9 @@ from sqlmodel import Field, SQLModel
 from dispatch.core.clock import utcnow
 from dispatch.core.db import UTCDateTime, enum_column_type
 
+# Courier webhooks are archived as "courier:<name>".
+COURIER_SOURCE_PREFIX = "courier:"
+
 
 class InboxStatus(enum.StrEnum):
     RECEIVED = "received"

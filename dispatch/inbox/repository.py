@@ -13,6 +13,8 @@ from dispatch.core.clock import utcnow
 from dispatch.inbox.models import InboxMessage, InboxStatus
 
 FINAL_STATUSES = frozenset({InboxStatus.PROCESSED, InboxStatus.REJECTED, InboxStatus.DUPLICATE})
+# A message whose event was taken: queued to apply, applied, or refused because a copy of it was.
+TAKEN_STATUSES = (InboxStatus.ACCEPTED, InboxStatus.PROCESSED, InboxStatus.DUPLICATE)
 
 # Only headers known to carry no secret are archived: a courier may put its token in any header it likes,
 # so a deny-list by name would leak whatever it misses. Signatures are kept: they prove, they do not unlock.
@@ -135,3 +137,45 @@ def oldest_received_by_source(session: Session, status: InboxStatus) -> dict[str
         .group_by(InboxMessage.source)
     )
     return dict(session.exec(query).all())
+
+
+def unanswered(
+    session: Session, *, source_prefix: str, received_before: datetime, limit: int
+) -> Sequence[InboxMessage]:
+    """Messages archived before ``received_before`` that never got a verdict, oldest first.
+
+    Locked for the caller's transaction; a row another transaction holds is skipped (PostgreSQL), so two
+    sweeps, or a sweep and a request still settling its message, never decide the same message.
+    """
+    query = (
+        select(InboxMessage)
+        .where(
+            InboxMessage.status == InboxStatus.RECEIVED,
+            col(InboxMessage.source).startswith(source_prefix),
+            col(InboxMessage.received_at) < received_before,
+        )
+        .order_by(col(InboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).all()
+
+
+def later_taken_copy(session: Session, message: InboxMessage) -> int | None:
+    """The first later message from the same source with exactly the same bytes whose event was taken.
+
+    Later only: the sender retries what it got no answer for, and the primary key bounds the scan to what
+    arrived since (a sweep looks at messages a few minutes old), where a body comparison stays cheap.
+    """
+    query = (
+        select(InboxMessage.id)
+        .where(
+            InboxMessage.source == message.source,
+            col(InboxMessage.id) > message.id,
+            InboxMessage.body == message.body,
+            col(InboxMessage.status).in_(TAKEN_STATUSES),
+        )
+        .order_by(col(InboxMessage.id))
+        .limit(1)
+    )
+    return session.exec(query).first()

@@ -6,7 +6,7 @@ building and keying each statement anew cost more than the queries themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -36,6 +36,12 @@ class AccountKey(NamedTuple):
     hospital_id: int
     courier: str
     settings: dict[str, Any]
+
+
+def hospital_of(accounts: Iterable[AccountKey]) -> int | None:
+    """The hospital a message belongs to, when the accounts agree on one."""
+    hospitals = {account.hospital_id for account in accounts}
+    return hospitals.pop() if len(hospitals) == 1 else None
 
 
 def enabled_accounts(session: Session, courier: str) -> Sequence[AccountKey]:
