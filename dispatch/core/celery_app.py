@@ -31,6 +31,7 @@ TASK_MODULES = [
     "dispatch.notify.tasks",
     "dispatch.writeback.tasks",
     "dispatch.sources.tasks",
+    "dispatch.inbox.tasks",
 ]
 
 TASK_TIME_LIMIT_SECONDS = 120
@@ -95,6 +96,7 @@ celery_app.conf.update(
         "relay-outbox": {"task": "outbox.relay", "schedule": settings.relay_interval_seconds},
         "poll-sources": {"task": "sources.poll_due", "schedule": settings.source_poll_seconds},
         "reconcile-bookings": {"task": "dispatching.reconcile", "schedule": 60.0},
+        "sweep-inbox-orphans": {"task": "inbox.sweep_orphans", "schedule": 60.0},
     },
     beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
     beat_scheduler="dispatch.core.celery_app:LeaderScheduler"
