@@ -62,8 +62,8 @@ def booked(wave: Wave) -> int:
 
 def finish(scenario: str, stack: Stack, wave: Wave, sandbox: httpx.Client) -> None:
     """Settle, print the counts, and hold every one of them at zero."""
-    settle(wave, SETTLE_SECONDS)
-    result = tally(wave, sandbox)
+    orphans = settle(wave, SETTLE_SECONDS)
+    result = tally(wave, sandbox, orphans)
     print(result.line(scenario))
     assert result.problems == [], "\n".join(result.problems) + "\n" + report_failure(stack)
 
