@@ -239,20 +239,24 @@ def inbox_check(
 def wait_applied(connection: sa.Connection, timeout: float, stall: float = 120) -> None:
     """Until the outbox is empty: the state changes, and the SMS tasks they queued in turn.
 
-    Gives up early when nothing was applied for ``stall`` seconds: a task failing on every message (its
-    traceback is in ``var/bench-logs/worker.log``) would otherwise hold the bench for the whole timeout."""
-    query = sa.text("SELECT count(*) FROM outbox_messages WHERE processed_at IS NULL")
+    Gives up early when no outbox row was processed for ``stall`` seconds: a task failing on every message
+    (its traceback is in ``var/bench-logs/worker.log``) would otherwise hold the bench for the whole timeout.
+    Progress is what was processed, not what is left: each state change applied queues its SMS.
+    """
+    query = sa.text(
+        "SELECT count(*) FILTER (WHERE processed_at IS NULL), count(processed_at) FROM outbox_messages"
+    )
     deadline = time.monotonic() + timeout
-    queued, progressed = -1, time.monotonic()
+    processed, progressed = -1, time.monotonic()
     while time.monotonic() < deadline:
-        left = connection.execute(query).scalar_one()
+        left, done = connection.execute(query).one()
         if left == 0:
             return
-        if left != queued:
-            queued, progressed = left, time.monotonic()
+        if done != processed:
+            processed, progressed = done, time.monotonic()
         elif time.monotonic() - progressed > stall:
             raise SystemExit(
-                f"{left} state changes queued and none applied for {stall:.0f} s: see worker.log"
+                f"{left} outbox rows queued and none processed for {stall:.0f} s: see worker.log"
             )
         time.sleep(0.5)
     raise SystemExit(f"state changes still queued after {timeout:.0f} s")
