@@ -8,13 +8,17 @@ Needs PostgreSQL (BENCH_DATABASE_URL, default .../gancang_bench_tracking; droppe
 1. Seeds one hospital and ``--orders`` orders through the real services, in process and without workers:
    FHIR intake, release by a pharmacist (which issues the tracking token), then the state machine's
    transitions; a quarter each stays ``released``, waits for its address (``needs_address``, the page with
-   the desa list), has a courier assigned (a booked attempt with a driver, PIN shown) or is ``delivered``
-   (asking for the receipt). The outbox rows those transitions queue are left unsent.
+   the desa list), has a courier assigned (a booked attempt with a driver and an ETA, PIN shown) or is
+   ``delivered`` (asking for the receipt). The outbox rows those transitions queue are left unsent.
 2. Starts the real app under uvicorn (``--workers``, default 2, as ``gancang serve``) through this module
    (``tracking_bench:app``), which only wraps it in an ASGI timer: each tracking request's time from the
    server receiving it to the last body byte handed to uvicorn. Each worker writes its timings on shutdown.
 3. wrk, ``--connections`` connections on 2 threads, each request a random link (``tracking_wrk.lua``):
    a 3 s warm-up, then ``--duration`` seconds measured. Server p50/p99 over the measured window only.
+
+Server time starts when the app is called: a request waiting in the kernel (a connection not yet accepted,
+bytes not yet read) is not in it, but is in wrk's client latency. With a closed loop of ``--connections``
+readers, each reader's wait averages connections / requests per second (Little's law), whatever the app does.
 
 Each worker parses the gazetteer as it loads the app, and the bench waits for all of them: the first page
 with a desa list in a process would otherwise parse it (seconds of CPU, in the threadpool) inside the
@@ -39,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +136,7 @@ def seed_orders(hospital_id: int, api_key: str, count: int) -> dict[str, list[st
     from sqlmodel import select
 
     from dispatch.auth.models import StaffUser
+    from dispatch.core.clock import utcnow
     from dispatch.core.db import new_session
     from dispatch.core.settings import settings
     from dispatch.dispatching.models import AttemptStatus, BookingAttempt
@@ -179,6 +185,7 @@ def seed_orders(hospital_id: int, api_key: str, count: int) -> dict[str, list[st
                     driver_phone="081234567890",
                     vehicle_plate="P 1234 XY",
                     price_idr=18000,
+                    eta_at=utcnow() + timedelta(minutes=40),  # shown while courier_assigned
                 )
                 session.add(attempt)
                 session.flush()
