@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dispatch.audit.api import router as audit_router
 from dispatch.auth.api import router as auth_router
 from dispatch.console.api import router as console_router
-from dispatch.core.db import new_session
+from dispatch.core.db import RequestsWithinPool, new_session
 from dispatch.core.headers import SecurityHeaders
 from dispatch.core.logging import configure_logging, request_log_context
 from dispatch.core.ops import ops_router
@@ -58,6 +58,7 @@ def create_app() -> FastAPI:
         dependencies=[Depends(request_log_context)],
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestsWithinPool)
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

@@ -40,7 +40,10 @@ def staff_token(request: Request) -> str | None:
 
 def optional_staff(request: Request, session: SessionDep) -> StaffUser | None:
     token = staff_token(request)
-    return service.user_for_token(session, token) if token else None
+    user = service.user_for_token(session, token) if token else None
+    # Ends the read, so its pooled connection is free while the request waits for a thread for the endpoint.
+    session.commit()
+    return user
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -5,8 +5,9 @@ PostgreSQL in production, a SQLite file as the embedded default: the same models
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dispatch.core.settings import settings
 
@@ -70,6 +72,35 @@ def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
+# Connections to PostgreSQL per process: kept open, and opened on demand beyond those.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+# Requests one API process works on at once. FastAPI hops to a worker thread for each sync dependency,
+# the endpoint and the response's validation; a request between hops keeps its session's connection, so
+# with more requests in flight than connections every thread can end up waiting for a connection held by a
+# request that waits for a thread. Kept below the pool by a margin for the few second sessions (an outbox
+# publish the broker refused, the autocommit reads use their own pool).
+REQUESTS_IN_FLIGHT = POOL_SIZE + POOL_OVERFLOW - 5
+
+
+class RequestsWithinPool:
+    """ASGI middleware: the requests beyond ``REQUESTS_IN_FLIGHT`` wait on the event loop, holding nothing."""
+
+    def __init__(self, app: ASGIApp, limit: int = REQUESTS_IN_FLIGHT) -> None:
+        self.app = app
+        self.limit = limit
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:  # created in the server's event loop, not at import
+            self._slots = asyncio.Semaphore(self.limit)
+        async with self._slots:
+            await self.app(scope, receive, send)
+
+
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     url = settings.sqlalchemy_url
@@ -78,7 +109,7 @@ def get_engine() -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 @lru_cache(maxsize=2)
@@ -111,8 +142,13 @@ def new_session() -> Session:
     return Session(get_engine(), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """The request owns the transaction: endpoints commit before they answer; anything else rolls back."""
+async def get_session() -> AsyncIterator[Session]:
+    """The request owns the transaction: endpoints commit before they answer; anything else rolls back.
+
+    Asynchronous so that the session is closed on the event loop: a request holding a pooled connection
+    must never wait for a free worker thread to hand it back, while the threads wait for connections (200
+    releases at once deadlocked the pool against the thread pool until the pool's 30 s timeout).
+    """
     with new_session() as session:
         yield session
 

@@ -4,6 +4,7 @@ intake per API key; each answered 429 with Retry-After in its protocol's own for
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -21,6 +22,9 @@ def limits(monkeypatch):
     """Small limits, so a test reaches them in a few requests; counted from zero (setting up the hospitals sent
     bundles with their keys), so the test asks for this after its hospitals."""
     ratelimit.reset()
+    # Windows are aligned to the clock: a test's few requests must not straddle a window's end (the third
+    # request counted afresh in the next minute). The limiter's clock stands at 30 s into a minute.
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.0))
 
     def set_limit(name: str, requests: int) -> None:
         current = getattr(ratelimit, name)
