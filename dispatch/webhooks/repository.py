@@ -6,21 +6,42 @@ building and keying each statement anew cost more than the queries themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlmodel import Session
 
+from dispatch.core.db import is_postgres
 from dispatch.dispatching.models import BookingAttempt
 from dispatch.hospitals.models import CourierAccount
+from dispatch.inbox import repository as inbox_repository
+from dispatch.inbox.models import InboxMessage
 
 _accounts = CourierAccount.__table__  # type: ignore[attr-defined]
 _attempts = BookingAttempt.__table__  # type: ignore[attr-defined]
+_inbox = InboxMessage.__table__  # type: ignore[attr-defined]
 
 _ENABLED_ACCOUNTS = (
     select(_accounts.c.id, _accounts.c.hospital_id, _accounts.c.courier, _accounts.c.settings)
     .where(_accounts.c.courier == bindparam("courier"), _accounts.c.enabled.is_(True))
+    .order_by(_accounts.c.id)
+)
+# The columns ``inbox_repository.archive_row`` gives; the table's defaults fill in the rest.
+_ARCHIVE_COLUMNS = tuple(inbox_repository.archive_row(source="", body=b"", headers={}))
+_ARCHIVED = (
+    insert(_inbox)
+    .values({name: bindparam(name, type_=_inbox.c[name].type) for name in _ARCHIVE_COLUMNS})
+    .returning(_inbox.c.id)
+    .cte("archived")
+)
+_ARCHIVE_THEN_ACCOUNTS = (
+    select(_ARCHIVED.c.id, _accounts.c.id, _accounts.c.hospital_id, _accounts.c.courier, _accounts.c.settings)
+    .select_from(
+        _ARCHIVED.outerjoin(
+            _accounts, and_(_accounts.c.courier == bindparam("courier"), _accounts.c.enabled.is_(True))
+        )
+    )
     .order_by(_accounts.c.id)
 )
 _BOOKING_ACCOUNT = select(_attempts.c.account_id).where(
@@ -42,6 +63,23 @@ def hospital_of(accounts: Iterable[AccountKey]) -> int | None:
     """The hospital a message belongs to, when the accounts agree on one."""
     hospitals = {account.hospital_id for account in accounts}
     return hospitals.pop() if len(hospitals) == 1 else None
+
+
+def archive_with_accounts(
+    session: Session, row: Mapping[str, Any], courier: str
+) -> tuple[int, Sequence[AccountKey]]:
+    """Archive a message as ``inbox_repository.archive_row`` gives it, and read the courier's enabled
+    accounts: its id and the accounts to verify it against.
+
+    On PostgreSQL in one statement, the INSERT in a WITH clause: on the autocommit connection a webhook
+    runs on, the archive is committed when the statement returns, and the read costs no round trip of its
+    own. SQLite cannot write in a WITH clause, so there it takes two.
+    """
+    if not is_postgres(session):
+        return inbox_repository.insert_one(session, row), enabled_accounts(session, courier)
+    rows = session.execute(_ARCHIVE_THEN_ACCOUNTS, {**row, "courier": courier}).all()
+    accounts = [AccountKey(*account) for _inbox_id, *account in rows if account[0] is not None]
+    return int(rows[0][0]), accounts
 
 
 def enabled_accounts(session: Session, courier: str) -> Sequence[AccountKey]:

@@ -61,8 +61,9 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
 
     Until the verdict every statement commits on its own (autocommit): the raw archive is durable the moment
     its INSERT returns, before anything reads the message, and the reads need no transaction. Neither then
-    pays a BEGIN and a COMMIT round trip: eight round trips to the database instead of ten. Accepting the
-    event is the one transaction: the inbox verdict and the queued state change commit together or not at all.
+    pays a BEGIN and a COMMIT round trip, and on PostgreSQL the archive brings the accounts back with it:
+    seven round trips to the database instead of ten. Accepting the event is the one transaction: the inbox
+    verdict and the queued state change commit together or not at all.
     """
     with get_engine().connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -72,9 +73,10 @@ def receive(courier: str, headers: Mapping[str, str], body: bytes) -> WebhookRes
 
 def _receive(session: Session, courier: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
     # A path segment of any length must not stop the archiving (the column holds 64 characters).
-    inbox_id = inbox_service.archive_in(
-        session, f"{COURIER_SOURCE_PREFIX}{courier}"[:_SOURCE_MAX], body, headers
+    row = inbox_repository.archive_row(
+        source=f"{COURIER_SOURCE_PREFIX}{courier}"[:_SOURCE_MAX], body=body, headers=headers
     )
+    inbox_id, accounts = repository.archive_with_accounts(session, row, courier)
     try:
         get_plugin(courier)
     except LookupError:
@@ -85,7 +87,7 @@ def _receive(session: Session, courier: str, headers: Mapping[str, str], body: b
         # body carries nothing to apply, so answering it needs no credentials.
         inbox_service.settle_in(session, inbox_id, InboxStatus.IGNORED, "empty body: a registration probe")
         return WebhookResult(200, "Probe acknowledged")
-    matched = _authenticated_accounts(repository.enabled_accounts(session, courier), headers, body)
+    matched = _authenticated_accounts(accounts, headers, body)
     if not matched:
         inbox_service.settle_in(session, inbox_id, InboxStatus.REJECTED, "authentication failed")
         return WebhookResult(401, "Webhook authentication failed", "Missing or wrong webhook credentials.")
