@@ -112,10 +112,21 @@ def get_engine() -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
+# The reads of read_rows run on the API's event loop, which waits with them: a read stuck behind a lock
+# (a migration's) is cancelled after this rather than freezing every request of its process.
+READ_TIMEOUT_MS = 2000
+
+
 @lru_cache(maxsize=2)
 def _autocommit_engine(url: str) -> Engine:
     """Keyed by the URL, as the fault suite points the service at another PostgreSQL and back."""
-    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8)
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=2,
+        max_overflow=8,
+        connect_args={"options": f"-c statement_timeout={READ_TIMEOUT_MS}"},
+    )
 
 
 def read_rows(statement: sa.Executable, parameters: dict[str, Any]) -> Sequence[sa.Row[*tuple[Any, ...]]]:

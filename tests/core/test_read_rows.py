@@ -3,9 +3,12 @@ pooled connection PostgreSQL has dropped (a restart, an idle timeout) must be re
 
 from __future__ import annotations
 
+import time
+
+import pytest
 import sqlalchemy as sa
 
-from dispatch.core.db import get_engine, read_rows
+from dispatch.core.db import READ_TIMEOUT_MS, get_engine, read_rows
 
 BACKEND = sa.select(sa.func.pg_backend_pid(), sa.func.current_setting("transaction_isolation"))
 
@@ -35,3 +38,14 @@ def test_the_statement_is_its_own_transaction(database: None) -> None:
     assert read_rows(started_together, {})[0][0] is True
     with get_engine().connect() as connection:  # the ordinary pool, for contrast: BEGIN, then the statement
         assert connection.execute(started_together).scalar() is False
+
+
+def test_a_read_stuck_longer_than_the_timeout_is_cancelled(database: None) -> None:
+    """It runs on the event loop: a stuck read must not hold every request of the process."""
+    stuck = sa.select(sa.func.pg_sleep(READ_TIMEOUT_MS / 1000 + 5))
+    started = time.monotonic()
+
+    with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+        read_rows(stuck, {})
+
+    assert time.monotonic() - started < READ_TIMEOUT_MS / 1000 + 2
