@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = 1.0
     source_poll_seconds: float = 60.0
     relay_redeliver_after_seconds: float = 120.0
-    # Committed side effects go to the broker at commit; off, they wait for the relay's tick.
+    # Bookings and cancellations go to the broker at commit; off, they wait for the relay's tick too.
     outbox_publish_on_commit: bool = True
     courier_timeout_seconds: float = 10.0
     log_json: bool = False

@@ -1,10 +1,13 @@
 """Writing side effects: callers add them inside their own transaction; they are published after commit.
 
-A committed row is handed to the broker at once by the session that wrote it (the release-to-booking
-latency is a broker hop, not the relay's tick). The row is marked published when it is written, so the relay
-leaves it alone; if the process dies between commit and publish, or the broker refuses it, the relay
-publishes it again (at once when the broker refused, after ``relay_redeliver_after_seconds`` otherwise), so
-nothing committed is lost and nothing uncommitted is ever published.
+What the patient waits on, a booking or its cancellation (``URGENT_TASKS``), is handed to the broker by the
+session that wrote it as soon as it commits: the release-to-booking latency is a broker hop, not the relay's
+tick. Such a row is marked published when it is written, so the relay leaves it alone; if the process dies
+between commit and publish, or the broker refuses it, the relay publishes it again (at once when the broker
+refused, after ``relay_redeliver_after_seconds`` otherwise): nothing committed is lost, nothing uncommitted is
+ever published. Everything else (SMS, write-backs, applying courier webhooks) waits for the relay's tick,
+which publishes in batches outside the request: a publish costs the API a few milliseconds of CPU, which
+the courier webhook endpoint, taking thousands of events, cannot spare for a second saved.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlmodel import Session
 
+from dispatch.core.celery_app import URGENT_TASKS, celery_app
 from dispatch.core.clock import utcnow
 from dispatch.core.logging import log
 from dispatch.core.settings import settings
@@ -26,7 +30,7 @@ _PENDING = "outbox.publish_at_commit"
 def enqueue(
     session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None
 ) -> OutboxMessage:
-    if not settings.outbox_publish_on_commit:
+    if not (settings.outbox_publish_on_commit and topic in URGENT_TASKS):
         return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)
     message = repository.add(
         session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
@@ -38,7 +42,7 @@ def enqueue(
 def enqueue_now(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> int:
     """The same row inserted at once, without an ORM object, for a caller that needs none back (every
     courier webhook): the unit of work's flush of one object costs more than the INSERT itself."""
-    if not settings.outbox_publish_on_commit:
+    if not (settings.outbox_publish_on_commit and topic in URGENT_TASKS):
         return repository.insert_now(session, topic=topic, payload=payload, hospital_id=hospital_id)
     message_id = repository.insert_now(
         session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
@@ -60,8 +64,6 @@ def _publish_committed(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    from dispatch.core.celery_app import celery_app
-
     refused = []
     for topic, message in pending:
         message_id = _committed_id(message)

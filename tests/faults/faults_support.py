@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -65,6 +66,10 @@ class Stack:
     commands: dict[str, list[str]]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: ExitStack = field(default_factory=ExitStack)
+    # Restarts by the stand-in supervisor (see ``supervise``), by process name.
+    restarts: Counter[str] = field(default_factory=Counter)
+    _held_down: set[str] = field(default_factory=set)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def api_url(self) -> str:
@@ -75,14 +80,33 @@ class Stack:
         return f"http://127.0.0.1:{self.sandbox_port}"
 
     def start(self, name: str) -> None:
+        self._held_down.discard(name)
         log = self.logs.enter_context((self.log_dir / f"{name}.log").open("ab"))
         # Each in its own process group, so a kill reaches a worker's pool children too.
         self.processes[name] = subprocess.Popen(
             self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def supervise(self, every_seconds: float = 0.5) -> None:
+        """What production's supervisor does (docker compose ``restart: unless-stopped``): a process that
+        exits on its own is started again. Celery's worker can die of its broker dropping the connection
+        ("Unrecoverable error" restoring unacknowledged messages, kombu#970); its messages are not lost, the
+        relay publishes them again. A process the test killed stays down until the test starts it."""
+
+        def watch() -> None:
+            while not self._stopping.wait(every_seconds):
+                for name, process in list(self.processes.items()):
+                    if self._stopping.is_set():
+                        return
+                    if name not in self._held_down and process.poll() is not None:
+                        self.restarts[name] += 1
+                        self.start(name)
+
+        threading.Thread(target=watch, name="supervisor", daemon=True).start()
+
     def kill(self, name: str) -> None:
         """kill -9 of the whole process group: the worker and its pool children die mid-task."""
+        self._held_down.add(name)
         process = self.processes[name]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -97,6 +121,7 @@ class Stack:
         return len(children)
 
     def stop(self) -> None:
+        self._stopping.set()
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -174,6 +199,7 @@ def running(
             stack.start(name)
         wait_until_up(f"{stack.api_url}/readyz", stack.processes)
         wait_until_up(f"{stack.sandbox_url}/_sandbox/bookings", stack.processes)
+        stack.supervise()
         yield stack
     finally:
         stack.stop()

@@ -64,7 +64,7 @@ def finish(scenario: str, stack: Stack, wave: Wave, sandbox: httpx.Client) -> No
     """Settle, print the counts, and hold every one of them at zero."""
     orphans = settle(wave, SETTLE_SECONDS)
     result = tally(wave, sandbox, orphans)
-    print(result.line(scenario))
+    print(result.line(scenario), f"supervisor_restarts={dict(stack.restarts)}")
     assert result.problems == [], "\n".join(result.problems) + "\n" + report_failure(stack)
 
 
