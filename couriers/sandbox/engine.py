@@ -201,6 +201,16 @@ class Engine:
         # Numbers continue from the clock, as a real courier's never repeat: a restarted sandbox must not hand
         # out an order number an earlier run already gave to a booking still in our database.
         self.next_id = int(time.time() * 10) % 10**10
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One HTTP client for every webhook the sandbox sends, made in the event loop on first use: a client
+        per send builds a TLS context each time, which made the sandbox, not the service under test, the
+        bottleneck of a 200-booking burst."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.config.webhook_timeout_seconds)
+        return self._client
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -324,6 +334,9 @@ class Engine:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @staticmethod
     def _plan(dialect: Dialect, scenario: ScenarioName) -> list[tuple[Step, str]]:
@@ -361,12 +374,11 @@ class Engine:
         if not outgoing:
             return
         copies = 2 if journey.knobs.duplicate_events else 1
-        async with httpx.AsyncClient(timeout=self.config.webhook_timeout_seconds) as client:
-            for webhook in outgoing:
-                for _ in range(copies):
-                    await self._deliver(client, journey, webhook)
+        for webhook in outgoing:
+            for _ in range(copies):
+                await self._deliver(journey, webhook)
 
-    async def _deliver(self, client: httpx.AsyncClient, journey: Journey, webhook: Outgoing) -> None:
+    async def _deliver(self, journey: Journey, webhook: Outgoing) -> None:
         """POST one webhook, retrying failures like a courier would."""
         config = self.config
         delivery = WebhookDelivery(key=webhook.key, status=webhook.status)
@@ -378,7 +390,7 @@ class Engine:
             delivery.attempts = attempt
             headers = {"Content-Type": "application/json", **webhook.headers(webhook.body)}
             try:
-                response = await client.post(webhook.url, content=webhook.body, headers=headers)
+                response = await self.client.post(webhook.url, content=webhook.body, headers=headers)
             except httpx.HTTPError as exc:
                 delivery.error = f"{type(exc).__name__}: {exc}"
                 continue

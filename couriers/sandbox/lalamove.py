@@ -440,8 +440,7 @@ class Lalamove:
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ApiError(422, "'url' validation failed", code="ERR_REQUIRED_FIELD")
             try:
-                async with httpx.AsyncClient(timeout=engine.config.webhook_timeout_seconds) as client:
-                    probe = await client.post(url, content=b"")
+                probe = await engine.client.post(url, content=b"")
             except httpx.HTTPError:
                 probe = None
             if probe is None or probe.status_code != 200:
