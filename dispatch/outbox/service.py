@@ -12,6 +12,7 @@ the courier webhook endpoint, taking thousands of events, cannot spare for a sec
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, inspect
@@ -30,25 +31,35 @@ _PENDING = "outbox.publish_at_commit"
 def enqueue(
     session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None
 ) -> OutboxMessage:
-    if not (settings.outbox_publish_on_commit and topic in URGENT_TASKS):
-        return repository.add(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    published_at = _published_at_commit(topic)
     message = repository.add(
-        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
+        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=published_at
     )
-    session.info.setdefault(_PENDING, []).append((topic, message))
+    _publish_after_commit(session, topic, message, published_at)
     return message
 
 
 def enqueue_now(session: Session, topic: str, payload: dict[str, Any], *, hospital_id: int | None) -> int:
     """The same row inserted at once, without an ORM object, for a caller that needs none back (every
     courier webhook): the unit of work's flush of one object costs more than the INSERT itself."""
-    if not (settings.outbox_publish_on_commit and topic in URGENT_TASKS):
-        return repository.insert_now(session, topic=topic, payload=payload, hospital_id=hospital_id)
+    published_at = _published_at_commit(topic)
     message_id = repository.insert_now(
-        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=utcnow()
+        session, topic=topic, payload=payload, hospital_id=hospital_id, published_at=published_at
     )
-    session.info.setdefault(_PENDING, []).append((topic, message_id))
+    _publish_after_commit(session, topic, message_id, published_at)
     return message_id
+
+
+def _published_at_commit(topic: str) -> datetime | None:
+    """Now, for a row this session will publish when it commits; None for a row left to the relay."""
+    return utcnow() if settings.outbox_publish_on_commit and topic in URGENT_TASKS else None
+
+
+def _publish_after_commit(
+    session: Session, topic: str, message: OutboxMessage | int, published_at: datetime | None
+) -> None:
+    if published_at is not None:
+        session.info.setdefault(_PENDING, []).append((topic, message))
 
 
 def _committed_id(message: OutboxMessage | int) -> int | None:

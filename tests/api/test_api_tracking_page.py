@@ -190,9 +190,8 @@ def test_an_expired_token_is_404(client, tracking_path, run_sql):
     assert "Obat sedang disiapkan" not in response.text
 
 
-def test_the_courier_s_estimated_arrival_shows_in_wib_while_the_parcel_travels(
-    client, tracking_path, session, hospital, run_sql, fetch
-):
+def booked_attempt(session, hospital, fetch, reference: str, eta_at: datetime | None):
+    """A GoSend booking with a driver for the page's one order, committed."""
     from dispatch.dispatching.models import AttemptStatus, BookingAttempt
     from dispatch.hospitals.service import add_courier_account
     from dispatch.orders.models import Order
@@ -204,14 +203,21 @@ def test_the_courier_s_estimated_arrival_shows_in_wib_while_the_parcel_travels(
         hospital_id=hospital.id,
         courier="gosend",
         account_id=account.id,
-        reference="GCG-ETA-1",
+        reference=reference,
         status=AttemptStatus.BOOKED,
-        provider_order_id="GK-ETA-1",
         driver_name="Budi Santoso",
-        eta_at=datetime(2026, 12, 1, 7, 35, tzinfo=UTC),  # 14:35 in Banyuwangi
+        eta_at=eta_at,
     )
     session.add(attempt)
     session.commit()
+    return attempt
+
+
+def test_the_courier_s_estimated_arrival_shows_in_wib_while_the_parcel_travels(
+    client, tracking_path, session, hospital, run_sql, fetch
+):
+    # 07:35 UTC is 14:35 in Banyuwangi.
+    attempt = booked_attempt(session, hospital, fetch, "GCG-ETA-1", datetime(2026, 12, 1, 7, 35, tzinfo=UTC))
     assert "Perkiraan tiba" not in client.get(tracking_path).text  # released: no courier yet
     run_sql("UPDATE orders SET status = 'courier_assigned', current_attempt_id = :id", id=attempt.id)
 
@@ -232,23 +238,7 @@ def test_the_courier_s_estimated_arrival_shows_in_wib_while_the_parcel_travels(
 def test_a_courier_without_an_estimate_shows_no_arrival_time(
     client, tracking_path, session, hospital, run_sql, fetch
 ):
-    from dispatch.dispatching.models import AttemptStatus, BookingAttempt
-    from dispatch.hospitals.service import add_courier_account
-    from dispatch.orders.models import Order
-
-    account = add_courier_account(session, hospital, "gosend", {"client_id": "c", "pass_key": "p"})
-    [order] = fetch(Order)
-    attempt = BookingAttempt(
-        order_id=order.id,
-        hospital_id=hospital.id,
-        courier="gosend",
-        account_id=account.id,
-        reference="GCG-ETA-2",
-        status=AttemptStatus.BOOKED,
-        driver_name="Budi Santoso",
-    )
-    session.add(attempt)
-    session.commit()
+    attempt = booked_attempt(session, hospital, fetch, "GCG-ETA-2", None)
     run_sql("UPDATE orders SET status = 'courier_assigned', current_attempt_id = :id", id=attempt.id)
 
     page = client.get(tracking_path).text
