@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -242,6 +244,43 @@ def seed_dispatch(hospital_id: int, sandbox_url: str, webhook_token: str) -> tup
         )
         session.commit()
     return username, password
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    """A fresh database and Redis, a hospital with a GoSend account at the sandbox, and where each will run."""
+
+    hospital_id: int
+    api_key: str
+    port: int
+    sandbox_port: int
+    webhook_token: str
+    username: str
+    password: str
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def commands(self, step_delay: float) -> dict[str, list[str]]:
+        return stack_commands(self.port, self.sandbox_port, self.webhook_token, step_delay)
+
+
+def prepare_stack() -> BenchStack:
+    """Everything the whole-loop benches set up before starting their processes. Call it before anything from
+    ``dispatch`` is imported: the service's settings are read once."""
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    fresh_database()
+    subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+    hospital_id, api_key = seed_hospital()
+    port, sandbox_port = free_port(), free_port()
+    webhook_token = secrets.token_urlsafe(16)
+    username, password = seed_dispatch(hospital_id, f"http://127.0.0.1:{sandbox_port}", webhook_token)
+    return BenchStack(hospital_id, api_key, port, sandbox_port, webhook_token, username, password)
 
 
 def stack_commands(

@@ -34,8 +34,6 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -45,16 +43,12 @@ import sqlalchemy as sa
 from _support import (
     HARDWARE_NOTE,
     fhir_bundles,
-    free_port,
-    fresh_database,
     login,
     patient_phone,
     post_all,
+    prepare_stack,
     processes,
     rss_mb,
-    seed_dispatch,
-    seed_hospital,
-    stack_commands,
     wait_for,
 )
 
@@ -163,20 +157,14 @@ def main() -> None:
         parser.error("the shares must be between 0 and 1, and add up to at most 1")
     scenarios = scenario_phones(args.orders, args.no_driver_share, args.failed_share, args.seed)
 
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-    fresh_database()  # before anything from dispatch is imported: its settings are read once
-    subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=True, capture_output=True)
-    hospital_id, api_key = seed_hospital()
-    port, sandbox_port = free_port(), free_port()
-    api_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-    webhook_token = secrets.token_urlsafe(16)
-    username, password = seed_dispatch(hospital_id, sandbox_url, webhook_token)
+    stack = prepare_stack()  # before anything from dispatch is imported
+    api_url, sandbox_url, api_key = stack.api_url, stack.sandbox_url, stack.api_key
     bundles = fhir_bundles(-(-args.orders // PER_BUNDLE), PER_BUNDLE, prefix="D")
 
     from dispatch.core.db import get_engine
 
     env = {**os.environ, "GANCANG_LOG_LEVEL": "WARNING", "GANCANG_PUBLIC_BASE_URL": api_url}
-    with processes(stack_commands(port, sandbox_port, webhook_token, args.step_delay), env) as running:
+    with processes(stack.commands(args.step_delay), env) as running:
         wait_for(f"{api_url}/readyz", running)
         wait_for(f"{sandbox_url}/_sandbox/bookings", running)
         with httpx.Client(base_url=sandbox_url, timeout=30) as sandbox:
@@ -198,7 +186,7 @@ def main() -> None:
                 .all()
             )
         with httpx.Client(base_url=api_url, timeout=30) as api:
-            staff = {"Authorization": f"Bearer {login(api, username, password)}"}
+            staff = {"Authorization": f"Bearer {login(api, stack.username, stack.password)}"}
         releases = [(f"{api_url}/api/v1/orders/{order_id}/release", b"") for order_id in order_ids]
         asyncio.run(post_all(releases, staff, 2, expected=200))
         released = time.perf_counter()

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import subprocess
 import time
 
 import httpx
@@ -31,14 +29,10 @@ from _support import (
     HARDWARE_NOTE,
     describe_ms,
     fhir_bundles,
-    free_port,
-    fresh_database,
     login,
     post_all,
+    prepare_stack,
     processes,
-    seed_dispatch,
-    seed_hospital,
-    stack_commands,
     wait_for,
 )
 
@@ -73,19 +67,13 @@ def main() -> None:
     if args.releases > args.bundles:
         parser.error("--releases cannot exceed --bundles")
 
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-    fresh_database()  # before anything from dispatch is imported: its settings are read once
-    subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=True, capture_output=True)
-    hospital_id, api_key = seed_hospital()
-    port, sandbox_port = free_port(), free_port()
-    api_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-    webhook_token = secrets.token_urlsafe(16)
-    username, password = seed_dispatch(hospital_id, sandbox_url, webhook_token)
+    stack = prepare_stack()  # before anything from dispatch is imported
+    api_url, sandbox_url, api_key = stack.api_url, stack.sandbox_url, stack.api_key
 
     from dispatch.core.db import get_engine
 
     env = {**os.environ, "GANCANG_LOG_LEVEL": "WARNING", "GANCANG_PUBLIC_BASE_URL": api_url}
-    with processes(stack_commands(port, sandbox_port, webhook_token, args.step_delay), env) as running:
+    with processes(stack.commands(args.step_delay), env) as running:
         wait_for(f"{api_url}/readyz", running)
         wait_for(f"{sandbox_url}/_sandbox/bookings", running)
         bodies = fhir_bundles(WARMUP_BUNDLES + args.bundles, prefix="L")
@@ -108,7 +96,7 @@ def main() -> None:
                 ).scalars()
             )
         with httpx.Client(base_url=api_url, timeout=30) as api:
-            staff = {"Authorization": f"Bearer {login(api, username, password)}"}
+            staff = {"Authorization": f"Bearer {login(api, stack.username, stack.password)}"}
             release_urls = [(f"{api_url}/api/v1/orders/{order_id}/release", b"") for order_id in order_ids]
             if args.release_rate > 0:
                 release_calls = []

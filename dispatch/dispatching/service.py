@@ -292,15 +292,20 @@ def give_back_after_timeout(session: Session, order: Order, attempt: BookingAtte
     reason = f"no driver within {minutes:g} min"
     attempt.error = f"{GIVEN_BACK_REASON}: {reason}"
     attempt.updated_at = utcnow()
+    _stand_down(session, order, attempt)
+    fall_back(session, order, f"{attempt.courier}: {reason}")
+
+
+def _stand_down(session: Session, order: Order, attempt: BookingAttempt) -> None:
+    """Cancel the booking at the courier (through the outbox) and take it off the order: its late reports,
+    a driver assigned after all, are then a stray booking's, cancelled, never moving the order."""
     enqueue(
         session,
         orders_service.CANCEL_BOOKING_TOPIC,
         {"attempt_id": attempt.id},
         hospital_id=order.hospital_id,
     )
-    # No longer in charge: a driver it assigns late is then a stray booking's, cancelled, never moving the order.
     order.current_attempt_id = None
-    fall_back(session, order, f"{attempt.courier}: {reason}")
 
 
 # Where staff may send an order back to dispatch: left without a courier, or booked but not yet picked up.
@@ -326,14 +331,7 @@ def rebook(session: Session, order: Order, actor: str, reason: str) -> None:
     orders_service.add_event(session, order, "staff", f"Re-booked by staff: {reason}", actor=actor)
     attempt = session.get(BookingAttempt, order.current_attempt_id) if order.current_attempt_id else None
     if order.status != S.NO_COURIER and attempt is not None and attempt.status in ACTIVE_ATTEMPT:
-        enqueue(
-            session,
-            orders_service.CANCEL_BOOKING_TOPIC,
-            {"attempt_id": attempt.id},
-            hospital_id=order.hospital_id,
-        )
-        # No longer in charge: its late reports are then treated as a stray booking's, never moving the order.
-        order.current_attempt_id = None
+        _stand_down(session, order, attempt)
     fall_back(session, order, f"Sent back to dispatch by {actor}")
 
 
