@@ -70,6 +70,8 @@ class Stack:
     restarts: Counter[str] = field(default_factory=Counter)
     _held_down: set[str] = field(default_factory=set)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    # The test and the supervisor both start processes: one at a time, so neither replaces the other's.
+    _starting: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def api_url(self) -> str:
@@ -80,6 +82,10 @@ class Stack:
         return f"http://127.0.0.1:{self.sandbox_port}"
 
     def start(self, name: str) -> None:
+        with self._starting:
+            self._start(name)
+
+    def _start(self, name: str) -> None:
         self._held_down.discard(name)
         log = self.logs.enter_context((self.log_dir / f"{name}.log").open("ab"))
         # Each in its own process group, so a kill reaches a worker's pool children too.
@@ -95,19 +101,21 @@ class Stack:
 
         def watch() -> None:
             while not self._stopping.wait(every_seconds):
-                for name, process in list(self.processes.items()):
-                    if self._stopping.is_set():
-                        return
-                    if name not in self._held_down and process.poll() is not None:
-                        self.restarts[name] += 1
-                        self.start(name)
+                for name in list(self.processes):
+                    with self._starting:
+                        if self._stopping.is_set():
+                            return
+                        if name not in self._held_down and self.processes[name].poll() is not None:
+                            self.restarts[name] += 1
+                            self._start(name)
 
         threading.Thread(target=watch, name="supervisor", daemon=True).start()
 
     def kill(self, name: str) -> None:
         """kill -9 of the whole process group: the worker and its pool children die mid-task."""
-        self._held_down.add(name)
-        process = self.processes[name]
+        with self._starting:
+            self._held_down.add(name)
+            process = self.processes[name]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
@@ -121,7 +129,8 @@ class Stack:
         return len(children)
 
     def stop(self) -> None:
-        self._stopping.set()
+        with self._starting:
+            self._stopping.set()
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
