@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from dispatch.core.logging import log
 from dispatch.core.settings import settings
@@ -161,6 +161,18 @@ class LeaderScheduler(PersistentScheduler):
         with contextlib.suppress(redis.RedisError):  # the lease expires on its own
             self._lease.release()
         super().close()
+
+
+@worker_init.connect
+def _load_reference_data(**_kwargs: Any) -> None:
+    """In the worker's main process, before it forks its pool: every child then starts with the gazetteer
+    (most of a second to parse) and the courier plugins, instead of loading them in its first booking, which
+    in a morning's release burst held the whole queue back by seconds."""
+    from couriers.registry import all_plugins
+    from dispatch.dispatching.locating import geocoder
+
+    geocoder()
+    all_plugins()
 
 
 @worker_process_init.connect

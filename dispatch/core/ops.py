@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -11,7 +14,8 @@ from dispatch.core.celery_app import celery_app
 from dispatch.core.db import get_engine
 from dispatch.core.logging import log
 from dispatch.core.metrics import build_registry
-from dispatch.core.problems import problem_response, problem_responses
+from dispatch.core.problems import Problem, problem_response, problem_responses
+from dispatch.core.settings import settings
 
 # Readiness must answer before a load balancer's probe gives up (Kubernetes' default is 1 s per try, three
 # tries), so an unreachable broker is asked once, briefly, and never retried here.
@@ -34,6 +38,25 @@ def _broker_down() -> str | None:
     except Exception as exc:
         return f"broker: {type(exc).__name__}: {str(exc)[:200]}"
     return None
+
+
+def _scraper(authorization: Annotated[str | None, Header()] = None) -> None:
+    """The Prometheus scraper, by the bearer token it was given (``GANCANG_METRICS_TOKEN``)."""
+    token = settings.metrics_token
+    if token is None:
+        if settings.env == "production":
+            raise Problem(
+                403, "Metrics are off", "set GANCANG_METRICS_TOKEN and give Prometheus the same bearer token"
+            )
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.encode()):
+        raise Problem(
+            401,
+            "Metrics need the scraper's token",
+            "send Authorization: Bearer <GANCANG_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def ops_router() -> APIRouter:
@@ -62,7 +85,13 @@ def ops_router() -> APIRouter:
             down=list(problems),
         )
 
-    @router.get("/metrics", operation_id="ops-metrics", response_class=PlainTextResponse)
+    @router.get(
+        "/metrics",
+        operation_id="ops-metrics",
+        response_class=PlainTextResponse,
+        dependencies=[Depends(_scraper)],
+        responses=problem_responses(401, 403),
+    )
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

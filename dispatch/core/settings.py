@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "GANCANG_REDIS_URL")
     )
     secret_key: str = DEFAULT_SECRET
+    # Prometheus scrapes /metrics with "Authorization: Bearer <token>". Unset, /metrics is open in development
+    # and test (a local Prometheus) and refused in production, where order counts are the hospital's business.
+    metrics_token: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     sms_gateway: str = "console"
     tracking_token_days: int = 14

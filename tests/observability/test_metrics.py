@@ -29,6 +29,7 @@ from sqlmodel import select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import new_session
+from dispatch.core.settings import settings
 from dispatch.demo_data import PATIENTS, demo_bundle
 from dispatch.inbox.models import InboxMessage, InboxStatus
 from dispatch.notify.gateways import SendOutcomeUnknown, SendResult
@@ -326,3 +327,27 @@ def test_an_sms_to_a_patient_who_opted_out_is_counted(client, make_order, sessio
         - value(before, "gancang_sms_failures_total", **labels)
         == 1
     )
+
+
+def test_metrics_take_the_scraper_token_when_one_is_set(client, monkeypatch):
+    monkeypatch.setattr(settings, "metrics_token", "scrape-token-0123456789")
+
+    missing = client.get("/metrics")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-wrong"})
+    right = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"})
+
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+    assert "gancang_orders" in right.text
+
+
+def test_production_without_a_scraper_token_keeps_metrics_closed(client, monkeypatch):
+    monkeypatch.setattr(settings, "env", "production")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 403
+    assert "GANCANG_METRICS_TOKEN" in response.json()["detail"]

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from security_support import GOSEND_WEBHOOK_TOKEN, Tenant, make_tenant
+from security_support import GOSEND_WEBHOOK_TOKEN, METRICS_TOKEN, Tenant, make_tenant
 from sqlmodel import Session
 
+from dispatch.core.settings import settings
 from dispatch.demo_data import HOSPITAL
 from dispatch.hospitals.models import HospitalCreate
 from dispatch.notify import channels
@@ -35,8 +36,10 @@ def _fresh_gateways() -> Iterator[None]:
 
 
 @pytest.fixture
-def matrix_client(client: TestClient) -> TestClient:
-    """The app's client, not following redirects: a redirect to the login page is the answer to look at."""
+def matrix_client(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """The app's client, not following redirects: a redirect to the login page is the answer to look at.
+    Prometheus is given its token, as production must."""
+    monkeypatch.setattr(settings, "metrics_token", METRICS_TOKEN)
     return TestClient(client.app, follow_redirects=False)
 
 

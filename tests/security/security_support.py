@@ -44,8 +44,9 @@ DISPATCHER: Final = "dispatcher"
 ADMIN: Final = "admin"
 API_KEY: Final = "api_key"  # the hospital's SIMRS, with its intake API key
 SENDER: Final = "webhook_sender"  # a courier or message provider, with the credentials it was given
+SCRAPER: Final = "metrics_scraper"  # Prometheus, with GANCANG_METRICS_TOKEN
 
-ROLES: Final = (ANONYMOUS, VIEWER, PHARMACIST, DISPATCHER, ADMIN, API_KEY, SENDER)
+ROLES: Final = (ANONYMOUS, VIEWER, PHARMACIST, DISPATCHER, ADMIN, API_KEY, SENDER, SCRAPER)
 STAFF: Final = frozenset({VIEWER, PHARMACIST, DISPATCHER, ADMIN})
 EVERYONE: Final = frozenset(ROLES)
 PHARMACISTS: Final = frozenset({PHARMACIST, ADMIN})
@@ -134,13 +135,14 @@ ACCESS: Final[dict[str, frozenset[str]]] = {
     "POST /console/admin/api-keys/{key_id}/revoke": ADMINS,
     "GET /console/admin/deny-list": ADMINS,
     "POST /console/admin/deny-list": ADMINS,
-    # operations: probes and Prometheus, reached inside the hospital's network
+    # operations: the probes, and Prometheus with its own token
     "GET /healthz": EVERYONE,
     "GET /readyz": EVERYONE,
-    "GET /metrics": EVERYONE,
+    "GET /metrics": NOBODY_BUT({SCRAPER}),
 }
 
 GOSEND_WEBHOOK_TOKEN: Final = "gosend-callback-token-sec"
+METRICS_TOKEN: Final = "prometheus-scrape-token-security"
 TWILIO_SID: Final = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN: Final = "twilio-auth-token-security-0123"
 WHATSAPP_VERIFY_TOKEN: Final = "verify-token-security-matrix"
@@ -565,6 +567,8 @@ def send(client: TestClient, session: Session, credentials: Tenant, role: str, c
         headers["Authorization"] = f"Bearer {credentials.api_key}"
     elif role == SENDER and not call.sender_credentials:
         headers["Authorization"] = GOSEND_WEBHOOK_TOKEN
+    elif role == SCRAPER:
+        headers["Authorization"] = f"Bearer {METRICS_TOKEN}"
     if form is not None and (call.path.startswith("/console") and call.path != "/console/login"):
         form["csrf"] = csrf
     return client.request(
