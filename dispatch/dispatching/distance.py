@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Final
 
 from geopy.distance import geodesic
@@ -47,6 +48,12 @@ def road_factor(samples: Iterable[tuple[float, float]]) -> float:
 def learned_road_factor(session: Session, hospital: Hospital) -> float:
     """The hospital's road factor from its latest delivered trips with a courier's road distance."""
     assert hospital.id is not None
-    origin = (hospital.lat, hospital.lon)
     trips = repository.delivered_trips(session, hospital.id, SAMPLE_SIZE)
+    return _factor_of_trips((hospital.lat, hospital.lon), tuple(trips))
+
+
+@lru_cache(maxsize=64)
+def _factor_of_trips(origin: tuple[float, float], trips: tuple[tuple[float, float, float], ...]) -> float:
+    """Every booking asks, and the latest trips change only when one is delivered: the 50 geodesics
+    (3 ms) are worked out once per new set of trips, not per booking."""
     return road_factor((road_km, geodesic_km(origin, (lat, lon))) for road_km, lat, lon in trips)

@@ -21,7 +21,7 @@ from dispatch.dispatching.service import EventOutcome
 from dispatch.hospitals.models import CourierAccount, Hospital
 from dispatch.orders import repository as orders_repository
 from dispatch.orders import service as orders_service
-from dispatch.orders.models import Order, Patient
+from dispatch.orders.models import Order
 from dispatch.orders.state_machine import OrderStatus
 from dispatch.outbox.consumer import MAX_RETRIES, RetryLater, TaskContext, outbox_task
 
@@ -46,14 +46,13 @@ def adapter_for(ctx: TaskContext, account_id: int) -> CourierAdapter:
 @outbox_task(orders_service.DISPATCH_TOPIC)
 def book_order(ctx: TaskContext) -> None:
     session = ctx.session
-    order = orders_repository.get_order_for_update(session, ctx.message.payload["order_id"])
-    if order is None:
+    loaded = orders_repository.get_order_for_booking(session, ctx.message.payload["order_id"])
+    if loaded is None:
         return
-    hospital = session.get(Hospital, order.hospital_id)
-    assert hospital is not None
+    order, patient, hospital = loaded
     # The session's identity map holds rows only while something else does: held by the task's session, the
     # patient is read once per booking, not again by each step that needs the address or the phone.
-    session.info["patient"] = session.get(Patient, order.patient_id)
+    session.info["patient"] = patient
     if order.status == S.RELEASED:
         located = locating.locate(session, order, hospital)
         target = S.READY if located.ready else S.NEEDS_ADDRESS

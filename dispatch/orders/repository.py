@@ -48,6 +48,20 @@ def get_order_for_update(session: Session, order_id: int) -> Order | None:
     return session.exec(query).first()
 
 
+def get_order_for_booking(session: Session, order_id: int) -> tuple[Order, Patient, Hospital] | None:
+    """The order locked, with its patient and hospital loaded in the same round trip: a booking needs all
+    three. While the caller holds them, each later ``session.get`` of them is answered from the session."""
+    query = (
+        select(Order, Patient, Hospital)
+        .join(Patient, col(Patient.id) == col(Order.patient_id))
+        .join(Hospital, col(Hospital.id) == col(Order.hospital_id))
+        .where(Order.id == order_id)
+        .with_for_update(of=Order)
+    )
+    row = session.exec(query).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def list_orders(
     session: Session, hospital_id: int, *, status: OrderStatus | None, limit: int, offset: int
 ) -> tuple[Sequence[Order], int]:
