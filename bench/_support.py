@@ -188,6 +188,23 @@ def process_tree(pids: Sequence[int]) -> list[int]:
     return found
 
 
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's main process(es) on this machine; ``process_tree`` adds their backends."""
+    names = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            names[int(entry.name)] = (fields[0].split("(", 1)[1], int(fields[1].split()[1]))
+    return [
+        pid
+        for pid, (name, parent) in names.items()
+        if name == "postgres" and names.get(parent, ("",))[0] != "postgres"
+    ]
+
+
 def rss_mb(pids: Sequence[int]) -> float:
     """Resident memory of these processes and all their descendants, in MB."""
     total_kb = 0

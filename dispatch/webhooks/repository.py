@@ -6,12 +6,14 @@ building and keying each statement anew cost more than the queries themselves.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, select
+from sqlalchemy import and_, bindparam, insert, select, text
 from sqlmodel import Session
 
+from dispatch.core.clock import utcnow
 from dispatch.core.db import is_postgres
 from dispatch.dispatching.models import BookingAttempt
 from dispatch.hospitals.models import CourierAccount
@@ -47,6 +49,29 @@ _ARCHIVE_THEN_ACCOUNTS = (
 _BOOKING_ACCOUNT = select(_attempts.c.account_id).where(
     _attempts.c.courier == bindparam("courier"),
     _attempts.c.provider_order_id == bindparam("provider_order_id"),
+)
+
+# The accepting of an event whose booking the one authenticated account made, in one statement: the inbox
+# row settled with its dedupe key and the state change queued for the relay, or neither (no such booking:
+# nothing is written; a second copy: the unique (source, dedupe_key) fails the whole statement).
+_ACCEPT_IF_BOOKED_BY = text(
+    """
+    WITH owned AS (
+        SELECT 1 FROM booking_attempts
+        WHERE courier = :courier AND provider_order_id = :provider_order_id AND account_id = :account_id
+        LIMIT 1
+    ), settled AS (
+        UPDATE inbox_messages
+        SET status = :status, hospital_id = :hospital_id, dedupe_key = :dedupe_key, error = NULL,
+            processed_at = NULL
+        WHERE id = :inbox_id AND EXISTS (SELECT 1 FROM owned)
+        RETURNING id
+    )
+    INSERT INTO outbox_messages
+        (hospital_id, topic, payload, created_at, available_at, attempts, publish_count)
+    SELECT :hospital_id, :topic, CAST(:payload AS json), :now, :now, 0, 0 FROM settled
+    RETURNING id
+    """
 )
 
 
@@ -91,3 +116,33 @@ def booking_account(session: Session, courier: str, provider_order_id: str) -> i
     params = {"courier": courier, "provider_order_id": provider_order_id}
     account_id: int | None = session.execute(_BOOKING_ACCOUNT, params).scalar()
     return account_id
+
+
+def accept_if_booked_by(
+    session: Session,
+    *,
+    inbox_id: int,
+    account: AccountKey,
+    provider_order_id: str,
+    dedupe_key: str,
+    status: str,
+    topic: str,
+    payload: Mapping[str, Any],
+) -> bool:
+    """PostgreSQL, on the webhook's autocommit connection: settle the message as ``status`` and queue
+    ``topic`` for the relay if ``account`` made this booking, in one statement that commits as it returns
+    (the lookup, a BEGIN, two writes and a COMMIT took five round trips). False, and nothing written, when
+    the account made no such booking. A second copy of the event raises ``IntegrityError``."""
+    params = {
+        "courier": account.courier,
+        "provider_order_id": provider_order_id,
+        "account_id": account.id,
+        "hospital_id": account.hospital_id,
+        "inbox_id": inbox_id,
+        "status": status,
+        "dedupe_key": dedupe_key,
+        "topic": topic,
+        "payload": json.dumps(payload),
+        "now": utcnow(),
+    }
+    return session.execute(_ACCEPT_IF_BOOKED_BY, params).first() is not None
