@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -15,6 +17,7 @@ from dispatch.core.problems import Problem, problem_responses
 from dispatch.dispatching import locating
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching import service as dispatching_service
+from dispatch.dispatching.models import BookingAttempt
 from dispatch.notify.service import tracking_url
 from dispatch.orders import repository, service
 from dispatch.orders.models import (
@@ -58,11 +61,14 @@ class LocationRequest(BaseModel):
     lon: float = Field(ge=-180, le=180, description="Longitude of the patient's door (WGS 84)")
 
 
-def order_public(session: Session, order: Order) -> OrderPublic:
+def order_public(
+    session: Session, order: Order, attempts: Sequence[BookingAttempt] | None = None
+) -> OrderPublic:
     prescription = session.get(Prescription, order.prescription_id)
     patient = session.get(Patient, order.patient_id)
     assert prescription is not None and patient is not None and order.id is not None
-    attempts = dispatching_repository.attempts_for(session, order.id)
+    if attempts is None:
+        attempts = dispatching_repository.attempts_for(session, order.id)
     return OrderPublic(
         id=order.id,
         hospital_id=order.hospital_id,
@@ -79,17 +85,15 @@ def order_public(session: Session, order: Order) -> OrderPublic:
 
 def order_detail(session: Session, order: Order) -> OrderDetail:
     assert order.id is not None
+    attempts = dispatching_repository.attempts_for(session, order.id)
     return OrderDetail(
-        **order_public(session, order).model_dump(),
+        **order_public(session, order, attempts).model_dump(),
         tracking_url=tracking_url(session, order),
         events=[
             OrderEventPublic.model_validate(e, from_attributes=True)
             for e in repository.events_for(session, order.id)
         ],
-        bookings=[
-            BookingPublic.model_validate(a, from_attributes=True)
-            for a in dispatching_repository.attempts_for(session, order.id)
-        ],
+        bookings=[BookingPublic.model_validate(a, from_attributes=True) for a in attempts],
     )
 
 
