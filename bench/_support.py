@@ -188,6 +188,38 @@ def process_tree(pids: Sequence[int]) -> list[int]:
     return found
 
 
+class StackCpu:
+    """CPU seconds the whole stack uses from ``start``: each process of ``running`` with its children,
+    PostgreSQL's server with its backends, and this load generator. Their sum over the cores is the least
+    wall time the work could have taken on this machine, whatever the order it was done in."""
+
+    def __init__(self, running: Mapping[str, subprocess.Popen[bytes]]) -> None:
+        self.groups = {name: [process.pid] for name, process in running.items()}
+        self.groups["postgresql"] = postgres_pids()
+        self._start: dict[str, float] = {}
+        self._started_at = 0.0
+
+    def _now(self) -> dict[str, float]:
+        seconds = {name: cpu_seconds(pids) for name, pids in self.groups.items()}
+        seconds["load generator"] = sum(os.times()[:2])
+        return seconds
+
+    def start(self) -> None:
+        self._start, self._started_at = self._now(), time.perf_counter()
+
+    def describe(self) -> str:
+        window = time.perf_counter() - self._started_at
+        used = {name: seconds - self._start[name] for name, seconds in self._now().items()}
+        total, cores = sum(used.values()), os.cpu_count() or 1
+        parts = ", ".join(
+            f"{name} {seconds:.1f}" for name, seconds in sorted(used.items(), key=lambda i: -i[1])
+        )
+        return (
+            f"{total:.1f} CPU-seconds in {window:.1f} s ({parts}); on {cores} cores no order of work "
+            f"takes less than {total / cores:.1f} s"
+        )
+
+
 def postgres_pids() -> list[int]:
     """The PostgreSQL server's main process(es) on this machine; ``process_tree`` adds their backends."""
     names = {}

@@ -42,6 +42,7 @@ import httpx
 import sqlalchemy as sa
 from _support import (
     HARDWARE_NOTE,
+    StackCpu,
     fhir_bundles,
     login,
     patient_phone,
@@ -173,6 +174,8 @@ def main() -> None:
                 sandbox.post("/_sandbox/rules", json=rule).raise_for_status()
         memory = PeakMemory({name: process.pid for name, process in running.items()})
         memory.start()
+        cpu = StackCpu(running)
+        cpu.start()
         started = time.perf_counter()
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/fhir+json"}
         asyncio.run(post_all([(f"{api_url}/fhir/r4/Bundle", body) for body in bundles], headers, 2))
@@ -194,6 +197,7 @@ def main() -> None:
         drained = wait_until(unfinished, args.stall_seconds)
         memory.stopped.set()
         memory.join()
+        cpu_used = cpu.describe()
         with get_engine().connect() as connection:
             stuck = connection.execute(
                 sa.text(
@@ -222,6 +226,7 @@ def main() -> None:
     print(f"  first release to last order settled: {finished - ingested:.1f} s = {rate:.1f} orders/s")
     print(f"  last order settled to the outbox drained (the SMS tasks behind): {drained - finished:.1f} s")
     print(f"  wall time in all: {drained - started:.1f} s")
+    print(f"  CPU of the whole stack over that time: {cpu_used}")
     print(
         "  peak RSS (MB, each process with its children): "
         + ", ".join(f"{name} {size:.0f}" for name, size in memory.peaks.items())

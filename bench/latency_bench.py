@@ -27,12 +27,11 @@ import httpx
 import sqlalchemy as sa
 from _support import (
     HARDWARE_NOTE,
-    cpu_seconds,
+    StackCpu,
     describe_ms,
     fhir_bundles,
     login,
     post_all,
-    postgres_pids,
     prepare_stack,
     processes,
     wait_for,
@@ -99,11 +98,8 @@ def main() -> None:
             )
         with httpx.Client(base_url=api_url, timeout=30) as api:
             staff = {"Authorization": f"Bearer {login(api, stack.username, stack.password)}"}
-            groups = {name: [process.pid] for name, process in running.items()}
-            groups["postgresql"] = postgres_pids()
-            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-            cpu_before["load generator"] = sum(os.times()[:2])
-            window_start = time.perf_counter()
+            cpu = StackCpu(running)
+            cpu.start()
             release_urls = [(f"{api_url}/api/v1/orders/{order_id}/release", b"") for order_id in order_ids]
             if args.release_rate > 0:
                 release_calls = []
@@ -122,9 +118,7 @@ def main() -> None:
             if len(delays) == len(order_ids) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        window = time.perf_counter() - window_start
-        cpu_used = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in groups.items()}
-        cpu_used["load generator"] = sum(os.times()[:2]) - cpu_before["load generator"]
+        cpu_used = cpu.describe()
 
     print(
         f"Latency on the running stack: API 2 uvicorn workers, Celery --concurrency 2 + beat, courier sandbox; {HARDWARE_NOTE}"
@@ -135,15 +129,7 @@ def main() -> None:
     if delays:
         print(f"  release to booking (BOOKED at the sandbox GoSend, committed): {describe_ms(delays)}")
     print(f"  booked {len(delays)} of {len(order_ids)} released; their states now: {states}")
-    cores = os.cpu_count() or 1
-    total = sum(cpu_used.values())
-    parts = ", ".join(
-        f"{name} {seconds:.1f}" for name, seconds in sorted(cpu_used.items(), key=lambda i: -i[1])
-    )
-    print(
-        f"  CPU from the first release until all were booked ({window:.1f} s): {total:.1f} CPU-seconds ({parts}); "
-        f"on {cores} cores no order of work finishes the burst in under {total / cores:.1f} s"
-    )
+    print(f"  CPU from the first release until all were booked: {cpu_used}")
 
 
 if __name__ == "__main__":

@@ -130,11 +130,15 @@ def _accept(
                 return WebhookResult(200, "Accepted")
         except IntegrityError:
             return _duplicate(session, inbox_id, account)
-    booked_by = repository.booking_account(session, candidates[0].courier, event.provider_order_id)
-    # The booking says whose event this is; it must belong to an account the webhook authenticated as.
-    owners = [c for c in candidates if c.id == booked_by]
+    owners = _owners(session, candidates, event)
     if not owners:
-        if dispatching_repository.has_pending_attempt(session, [c.id for c in candidates]):
+        # Each read sees what was committed when it ran. Our booking task commits the attempt (pending)
+        # before it calls the courier and its order number after: a booking this event can be about is
+        # pending or has its number by now. Looking for the number again after asking about pending
+        # attempts cannot miss a booking that committed between the two reads.
+        in_flight = dispatching_repository.has_pending_attempt(session, [c.id for c in candidates])
+        owners = _owners(session, candidates, event)
+        if not owners and in_flight:
             # The courier answered faster than our booking task could commit its order number:
             # ask it to send again shortly rather than lose the report.
             inbox_service.settle_in(
@@ -145,16 +149,17 @@ def _accept(
                 hospital_id=repository.hospital_of(candidates),
             )
             return WebhookResult(503, "Booking not recorded yet", "Send this event again in a few seconds.")
-        inbox_service.settle_in(
-            session,
-            inbox_id,
-            InboxStatus.REJECTED,
-            "unknown order",
-            hospital_id=repository.hospital_of(candidates),
-        )
-        return WebhookResult(
-            404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
-        )
+        if not owners:
+            inbox_service.settle_in(
+                session,
+                inbox_id,
+                InboxStatus.REJECTED,
+                "unknown order",
+                hospital_id=repository.hospital_of(candidates),
+            )
+            return WebhookResult(
+                404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
+            )
     account = owners[0]
     _begin_transaction(session)
     try:
@@ -171,6 +176,12 @@ def _accept(
     except IntegrityError:
         return _duplicate(session, inbox_id, account)
     return WebhookResult(200, "Accepted")
+
+
+def _owners(session: Session, candidates: list[AccountKey], event: CourierEvent) -> list[AccountKey]:
+    """The booking says whose event this is; it must belong to an account the webhook authenticated as."""
+    booked_by = repository.booking_account(session, candidates[0].courier, event.provider_order_id)
+    return [candidate for candidate in candidates if candidate.id == booked_by]
 
 
 def _apply_payload(inbox_id: int, account: AccountKey) -> dict[str, int]:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from webhooks_support import ORDER_NO, WEBHOOK_TOKEN, gosend_settings
 
 from dispatch.core.db import new_session
+from dispatch.dispatching import repository as dispatching_repository
 from dispatch.dispatching.models import AttemptStatus, BookingAttempt
 from dispatch.hospitals.models import CourierAccount, Hospital, HospitalCreate
 from dispatch.hospitals.service import add_courier_account, create_hospital
@@ -438,3 +439,30 @@ def test_a_report_faster_than_our_booking_commit_is_asked_again_not_lost(
         InboxStatus.REJECTED,
         "booking in flight; sender asked to retry",
     )
+
+
+def test_a_report_whose_booking_commits_while_it_is_read_is_accepted_not_refused(
+    client, booked_order, session, recorded_event, monkeypatch
+):
+    """The booking task commits the courier's order number between the webhook's first look for it and its
+    question about bookings in flight: the event is for a known booking and must be taken, not refused as
+    an unknown order (which a courier would not send again)."""
+    attempt = session.exec(select(BookingAttempt)).one()
+    number = attempt.provider_order_id
+    attempt.status, attempt.provider_order_id = AttemptStatus.PENDING, None
+    session.commit()
+    asked_about_pending = dispatching_repository.has_pending_attempt
+
+    def booking_commits_meanwhile(*args: Any) -> bool:
+        attempt.status, attempt.provider_order_id = AttemptStatus.BOOKED, number
+        session.commit()
+        return asked_about_pending(*args)
+
+    monkeypatch.setattr(dispatching_repository, "has_pending_attempt", booking_commits_meanwhile)
+
+    response = post(client, raw(recorded_event), {"Authorization": WEBHOOK_TOKEN})
+
+    assert response.status_code == 200, response.text
+    [message] = courier_inbox()
+    assert message.status == InboxStatus.ACCEPTED
+    assert len(apply_rows()) == 1
