@@ -97,9 +97,14 @@ def db(database: None) -> Iterator[None]:
     names = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
     with get_engine().begin() as connection:
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    # Rate-limit counters are state too: one test's logins and page loads must not throttle the next.
+    # The broker's queues go with the outbox they came from: the ids restart, and a task published here
+    # but never run would otherwise reach the next test's worker naming that test's rows. Rate-limit
+    # counters live there too: one test's logins and page loads must not throttle the next.
+    import redis
+
     from dispatch.core import ratelimit
 
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     ratelimit.reset()
 
 

@@ -95,6 +95,13 @@ def outbox_task(topic: str) -> Callable[[Handler], Any]:
                 message = repository.get_for_update(session, outbox_id)
                 if message is None or message.processed_at is not None:
                     return
+                if message.topic != topic:
+                    # A task from before a database restore names a row that is now another message:
+                    # it is not this handler's to run (the row's own task, or the relay, will).
+                    log.warning(
+                        "outbox.topic_mismatch", task=topic, outbox_id=outbox_id, row_topic=message.topic
+                    )
+                    return
                 bind_log_context(order_id=message.payload.get("order_id"), hospital_id=message.hospital_id)
                 try:
                     handler(TaskContext(session=session, message=message, retries=self.request.retries))

@@ -432,3 +432,17 @@ def test_without_any_enabled_courier_the_order_waits_for_a_person(make_order, bo
         "No courier: no enabled courier can take this order",
     )
     assert sms_kinds(order_id) == ["released", "no_courier"]
+
+
+def test_a_task_naming_a_row_of_another_topic_leaves_it_alone(make_order, book_row, celery):
+    """After a database restore, a task still in the broker can name a row id that now holds another
+    message: the cancel task given a booking row neither runs on it nor marks it done."""
+    order_id = make_order(SITI)
+    row_id = book_row(order_id)
+
+    result = celery.tasks["dispatch.cancel_booking"].apply(args=[row_id])
+
+    assert result.successful(), result.result
+    row = load(OutboxMessage, row_id)
+    assert row is not None and row.processed_at is None and row.last_error is None
+    assert order(order_id).status == OrderStatus.RELEASED
