@@ -177,16 +177,24 @@ def wait_for(url: str, running: Mapping[str, subprocess.Popen[bytes]], timeout: 
     wait_until_up(url, running, timeout)
 
 
-def process_tree(pids: Sequence[int]) -> list[int]:
-    """These processes and all their descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
+def _process_table() -> dict[int, tuple[str, int]]:
+    """Every process on this machine (Linux /proc): its name and its parent's pid."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                head, tail = (entry / "stat").read_text().rsplit(")", 1)
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            table[int(entry.name)] = (head.split("(", 1)[1], int(tail.split()[1]))
+    return table
+
+
+def process_tree(pids: Sequence[int]) -> list[int]:
+    """These processes and all their descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, (_name, parent) in _process_table().items():
+        children.setdefault(parent, []).append(pid)
     found, todo = [], list(pids)
     while todo:
         pid = todo.pop()
@@ -229,18 +237,11 @@ class StackCpu:
 
 def postgres_pids() -> list[int]:
     """The PostgreSQL server's main process(es) on this machine; ``process_tree`` adds their backends."""
-    names = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)
-            except OSError:
-                continue
-            names[int(entry.name)] = (fields[0].split("(", 1)[1], int(fields[1].split()[1]))
+    table = _process_table()
     return [
         pid
-        for pid, (name, parent) in names.items()
-        if name == "postgres" and names.get(parent, ("",))[0] != "postgres"
+        for pid, (name, parent) in table.items()
+        if name == "postgres" and table.get(parent, ("", 0))[0] != "postgres"
     ]
 
 

@@ -49,10 +49,9 @@ def book_order(ctx: TaskContext) -> None:
     loaded = orders_repository.get_order_for_booking(session, ctx.message.payload["order_id"])
     if loaded is None:
         return
-    order, patient, hospital = loaded
-    # The session's identity map holds rows only while something else does: held by the task's session, the
-    # patient is read once per booking, not again by each step that needs the address or the phone.
-    session.info["patient"] = patient
+    # The session's identity map holds rows only while something else does: held here for the whole task,
+    # the patient is read once per booking, not again by each step that needs the address or the phone.
+    order, _patient, hospital = loaded
     if order.status == S.RELEASED:
         located = locating.locate(session, order, hospital)
         target = S.READY if located.ready else S.NEEDS_ADDRESS

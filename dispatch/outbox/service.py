@@ -50,9 +50,14 @@ def enqueue_now(session: Session, topic: str, payload: dict[str, Any], *, hospit
     return message_id
 
 
+def left_to_relay(topic: str) -> bool:
+    """Whether a row of this topic waits for the relay's tick rather than being published at commit."""
+    return not (settings.outbox_publish_on_commit and topic in URGENT_TASKS)
+
+
 def _published_at_commit(topic: str) -> datetime | None:
     """Now, for a row this session will publish when it commits; None for a row left to the relay."""
-    return utcnow() if settings.outbox_publish_on_commit and topic in URGENT_TASKS else None
+    return None if left_to_relay(topic) else utcnow()
 
 
 def _publish_after_commit(

@@ -12,14 +12,13 @@ from sqlmodel import Session
 
 from couriers.base import CourierAdapter, CourierEvent, WebhookIgnored, WebhookPayloadError
 from couriers.registry import get_plugin, webhook_adapter
-from dispatch.core.celery_app import URGENT_TASKS
 from dispatch.core.db import get_engine, is_postgres
 from dispatch.dispatching import repository as dispatching_repository
 from dispatch.hospitals.models import CourierAccount
 from dispatch.inbox import repository as inbox_repository
 from dispatch.inbox import service as inbox_service
 from dispatch.inbox.models import COURIER_SOURCE_PREFIX, InboxMessage, InboxStatus
-from dispatch.outbox.service import enqueue_now
+from dispatch.outbox.service import enqueue_now, left_to_relay
 from dispatch.webhooks import repository
 from dispatch.webhooks.repository import AccountKey
 
@@ -111,10 +110,10 @@ def _accept(
     session: Session, inbox_id: int, candidates: list[AccountKey], event: CourierEvent
 ) -> WebhookResult:
     dedupe_key = _dedupe_key(event.event_id)
-    if len(candidates) == 1 and is_postgres(session) and APPLY_TOPIC not in URGENT_TASKS:
-        # The common case in one statement, its state change left to the relay like any non-urgent task;
-        # anything else (no such booking yet, an unknown order, accounts sharing a token) takes the general
-        # path below.
+    if len(candidates) == 1 and is_postgres(session) and left_to_relay(APPLY_TOPIC):
+        # The common case in one statement, which queues the state change for the relay (nothing to publish
+        # at commit); anything else (no such booking yet, an unknown order, accounts sharing a token) takes
+        # the general path below.
         account = candidates[0]
         try:
             if repository.accept_if_booked_by(
@@ -131,6 +130,7 @@ def _accept(
         except IntegrityError:
             return _duplicate(session, inbox_id, account)
     owners = _owners(session, candidates, event)
+    in_flight = False
     if not owners:
         # Each read sees what was committed when it ran. Our booking task commits the attempt (pending)
         # before it calls the courier and its order number after: a booking this event can be about is
@@ -138,28 +138,21 @@ def _accept(
         # attempts cannot miss a booking that committed between the two reads.
         in_flight = dispatching_repository.has_pending_attempt(session, [c.id for c in candidates])
         owners = _owners(session, candidates, event)
-        if not owners and in_flight:
-            # The courier answered faster than our booking task could commit its order number:
-            # ask it to send again shortly rather than lose the report.
-            inbox_service.settle_in(
-                session,
-                inbox_id,
-                InboxStatus.REJECTED,
-                "booking in flight; sender asked to retry",
-                hospital_id=repository.hospital_of(candidates),
-            )
-            return WebhookResult(503, "Booking not recorded yet", "Send this event again in a few seconds.")
-        if not owners:
-            inbox_service.settle_in(
-                session,
-                inbox_id,
-                InboxStatus.REJECTED,
-                "unknown order",
-                hospital_id=repository.hospital_of(candidates),
-            )
-            return WebhookResult(
+    if not owners:
+        if in_flight:
+            # The courier answered faster than our booking task could commit its order number: ask it to
+            # send again shortly rather than lose the report.
+            reason = "booking in flight; sender asked to retry"
+            result = WebhookResult(503, "Booking not recorded yet", "Send this event again in a few seconds.")
+        else:
+            reason = "unknown order"
+            result = WebhookResult(
                 404, "Unknown order", f"No booking {event.provider_order_id!r} for this account."
             )
+        inbox_service.settle_in(
+            session, inbox_id, InboxStatus.REJECTED, reason, hospital_id=repository.hospital_of(candidates)
+        )
+        return result
     account = owners[0]
     _begin_transaction(session)
     try:
